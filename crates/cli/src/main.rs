@@ -1,0 +1,2 @@
+//! The `allmende` command line.
+fn main() {}

@@ -1,0 +1,1 @@
+//! allmende-engine: Generation: sampler chain, stop strings, sessions over a loaded model
