@@ -1,1 +1,6 @@
-//! allmende-tensor: Weight matrices (quantized or float, mmapped or owned), the thread pool, and row-parallel ops over the kernels
+//! allmende-tensor: weight matrices (quantized or float, mmapped or owned), the thread pool,
+//! and row-parallel matrix ops that call the kernels. No model knowledge.
+
+mod bytes;
+
+pub use bytes::{ByteView, Storage};
