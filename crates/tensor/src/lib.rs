@@ -2,5 +2,9 @@
 //! and row-parallel matrix ops that call the kernels. No model knowledge.
 
 mod bytes;
+mod pool;
+mod qmatrix;
 
 pub use bytes::{ByteView, Storage};
+pub use pool::ThreadPool;
+pub use qmatrix::{QMatrix, TensorError};

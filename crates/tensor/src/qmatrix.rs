@@ -1,0 +1,216 @@
+//! `QMatrix`: a 2-D weight matrix stored row-major in one GGML type (float or block-quantized),
+//! kept exactly as the file stores it (zero-copy when mmapped), and the matrix multiply that
+//! models use: `out[t][r] = dot(w[r], x[t])`, rows split across the thread pool, activations
+//! converted once per call to the type the kernels pair with the weight type.
+
+use allmende_kernels::{self as kernels, GgmlType};
+
+use crate::{ByteView, ThreadPool};
+
+/// Why a matrix could not be built from the bytes given.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TensorError {
+    /// The byte length does not match type, rows and columns.
+    #[error("{ty} matrix [{rows} x {cols}] needs {expected} bytes, got {got}")]
+    SizeMismatch {
+        /// element type
+        ty: GgmlType,
+        /// rows
+        rows: usize,
+        /// columns
+        cols: usize,
+        /// bytes needed
+        expected: usize,
+        /// bytes given
+        got: usize,
+    },
+    /// The row length is not a whole number of blocks of the type.
+    #[error("{ty} rows of {cols} elements are not a whole number of {block}-element blocks")]
+    PartialBlock {
+        /// element type
+        ty: GgmlType,
+        /// columns
+        cols: usize,
+        /// block size of the type
+        block: usize,
+    },
+    /// The type cannot hold weights (an integer type).
+    #[error("type {0} cannot be used for a weight matrix")]
+    NotAWeightType(GgmlType),
+}
+
+/// A weight matrix `[rows x cols]`, row-major, each row `cols` elements of `ty`.
+#[derive(Clone, Debug)]
+pub struct QMatrix {
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+    row_bytes: usize,
+    data: ByteView,
+}
+
+impl QMatrix {
+    /// Wraps `data` as a `[rows x cols]` matrix of `ty`, checking the size.
+    pub fn new(ty: GgmlType, rows: usize, cols: usize, data: ByteView) -> Result<QMatrix, TensorError> {
+        if !ty.is_weight_type() {
+            return Err(TensorError::NotAWeightType(ty));
+        }
+        let row_bytes =
+            ty.row_bytes(cols).ok_or(TensorError::PartialBlock { ty, cols, block: ty.block_size() })?;
+        let expected = row_bytes.checked_mul(rows).unwrap_or(usize::MAX);
+        if data.len() != expected {
+            return Err(TensorError::SizeMismatch { ty, rows, cols, expected, got: data.len() });
+        }
+        Ok(QMatrix { ty, rows, cols, row_bytes, data })
+    }
+
+    /// An owned F32 matrix from row-major values.
+    pub fn from_f32(rows: usize, cols: usize, values: &[f32]) -> Result<QMatrix, TensorError> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        QMatrix::new(GgmlType::F32, rows, cols, ByteView::from_vec(bytes))
+    }
+
+    /// Quantizes row-major f32 values into an owned matrix of `ty`.
+    pub fn quantize(ty: GgmlType, rows: usize, cols: usize, values: &[f32]) -> Result<QMatrix, TensorError> {
+        let row_bytes =
+            ty.row_bytes(cols).ok_or(TensorError::PartialBlock { ty, cols, block: ty.block_size() })?;
+        if values.len() != rows * cols {
+            return Err(TensorError::SizeMismatch {
+                ty: GgmlType::F32,
+                rows,
+                cols,
+                expected: rows * cols * 4,
+                got: values.len() * 4,
+            });
+        }
+        let mut bytes = vec![0u8; row_bytes * rows];
+        for (src, dst) in values.chunks_exact(cols.max(1)).zip(bytes.chunks_exact_mut(row_bytes.max(1))) {
+            kernels::quantize_row(ty, src, dst);
+        }
+        QMatrix::new(ty, rows, cols, ByteView::from_vec(bytes))
+    }
+
+    /// Element type.
+    pub fn ty(&self) -> GgmlType {
+        self.ty
+    }
+    /// Number of rows (output features).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Number of columns (input features).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// The raw bytes.
+    pub fn bytes(&self) -> &ByteView {
+        &self.data
+    }
+
+    /// The raw bytes of row `r`.
+    pub fn row(&self, r: usize) -> &[u8] {
+        &self.data.as_slice()[r * self.row_bytes..(r + 1) * self.row_bytes]
+    }
+
+    /// Row `r` as f32 values into `out` (`out.len() == cols`).
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        kernels::dequantize_row(self.ty, self.row(r), out);
+    }
+
+    /// The whole matrix as f32, row-major.
+    pub fn to_f32(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.rows * self.cols];
+        for (r, dst) in out.chunks_exact_mut(self.cols.max(1)).enumerate().take(self.rows) {
+            self.dequantize_row(r, dst);
+        }
+        out
+    }
+
+    /// Matrix multiply: for each of the `n_tok` activation rows in `x` (`[n_tok x cols]`),
+    /// writes `out[t*rows + r] = dot(self.row(r), x[t])` (`out` is `[n_tok x rows]`).
+    /// `scratch` holds the converted activations between calls, so steady-state calls do not
+    /// allocate.
+    pub fn matmul(&self, pool: &ThreadPool, x: &[f32], n_tok: usize, out: &mut [f32], scratch: &mut Vec<u8>) {
+        assert_eq!(x.len(), n_tok * self.cols, "matmul: x has {} values, expected {} x {}", x.len(), n_tok, self.cols);
+        assert_eq!(out.len(), n_tok * self.rows, "matmul: out has {} values, expected {} x {}", out.len(), n_tok, self.rows);
+        let act_ty = self.ty.vec_dot_type();
+        let act_row = act_ty.row_bytes(self.cols).expect("activation type shares the weight block size");
+        scratch.resize(act_row * n_tok, 0);
+        for (src, dst) in x.chunks_exact(self.cols).zip(scratch.chunks_exact_mut(act_row)) {
+            kernels::quantize_row(act_ty, src, dst);
+        }
+        let acts: &[u8] = scratch;
+        let out_ptr = SyncPtr(out.as_mut_ptr());
+        let rows = self.rows;
+        let cols = self.cols;
+        let ty = self.ty;
+        // Small row blocks keep each thread's share contiguous and cache-friendly.
+        pool.for_each_range(rows, 16, &|range| {
+            let out_ptr = &out_ptr;
+            for r in range {
+                let w = self.row(r);
+                for t in 0..n_tok {
+                    let a = &acts[t * act_row..(t + 1) * act_row];
+                    let v = kernels::vec_dot(ty, cols, w, a);
+                    // SAFETY: `r` is in this thread's disjoint row range and `t < n_tok`, so
+                    // `t*rows + r` is in bounds of `out` and no other thread writes it.
+                    unsafe { *out_ptr.0.add(t * rows + r) = v };
+                }
+            }
+        });
+    }
+}
+
+/// A raw pointer that may be shared across the pool's threads; every use writes disjoint
+/// elements.
+struct SyncPtr(*mut f32);
+// SAFETY: the pointer is only used to write disjoint indices from different threads while the
+// owning slice is mutably borrowed by `matmul` for the whole parallel section.
+unsafe impl Sync for SyncPtr {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+    }
+
+    #[test]
+    fn f32_matmul_matches_naive() {
+        let (rows, cols, n_tok) = (37, 19, 5);
+        let mut s = 7u64;
+        let w: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut s)).collect();
+        let x: Vec<f32> = (0..n_tok * cols).map(|_| lcg(&mut s)).collect();
+        let m = QMatrix::from_f32(rows, cols, &w).unwrap();
+        for threads in [1, 2, 3] {
+            let pool = ThreadPool::new(threads);
+            let mut out = vec![0f32; n_tok * rows];
+            m.matmul(&pool, &x, n_tok, &mut out, &mut Vec::new());
+            for t in 0..n_tok {
+                for r in 0..rows {
+                    let want: f32 = (0..cols).map(|c| w[r * cols + c] * x[t * cols + c]).sum();
+                    assert!((out[t * rows + r] - want).abs() < 1e-5, "t={t} r={r}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_wrong_sizes() {
+        assert!(matches!(
+            QMatrix::new(GgmlType::F32, 2, 3, ByteView::from_vec(vec![0; 23])),
+            Err(TensorError::SizeMismatch { expected: 24, got: 23, .. })
+        ));
+        assert!(matches!(
+            QMatrix::new(GgmlType::Q8_0, 1, 31, ByteView::from_vec(vec![0; 34])),
+            Err(TensorError::PartialBlock { .. })
+        ));
+        assert!(matches!(
+            QMatrix::new(GgmlType::I32, 1, 1, ByteView::from_vec(vec![0; 4])),
+            Err(TensorError::NotAWeightType(_))
+        ));
+    }
+}
