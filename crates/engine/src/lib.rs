@@ -1,1 +1,26 @@
-//! allmende-engine: Generation: sampler chain, stop strings, sessions over a loaded model
+//! allmende-engine: generation on top of a loaded model — the sampler chain, stop strings and a generic
+//! generation loop.
+//!
+//! - [`sampler`]: llama.cpp-style sampler chain (logit bias → penalties → top-k → top-p → min-p →
+//!   temperature → dist, or greedy), a seeded deterministic RNG, [`SamplingParams`] with validation.
+//! - [`stop`]: streaming stop-string matcher ([`StopMatcher`]).
+//! - [`generate`](mod@generate): the decode loop over the [`LogitsModel`] and [`Detokenizer`] traits.
+//!
+//! This crate does not depend on the model or tokenizer crates; they plug in through the traits. No HTTP,
+//! no batching yet.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod generate;
+pub mod sampler;
+pub mod stop;
+
+pub use error::{EngineError, Result};
+pub use generate::{
+    generate, Detokenizer, FinishReason, GenerateOptions, GenerateOutput, LogitsModel,
+    StepLogprobs, Timings,
+};
+pub use sampler::{Sampler, SamplerStage, SamplingParams, TokenLogprob};
+pub use stop::{StopEvent, StopMatcher};
