@@ -1,0 +1,137 @@
+//! Command-line definition (clap derive). Each subcommand's behaviour lives in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Run open-weight language models on CPU: chat, complete, inspect and check them.
+///
+/// MODEL is a catalogue name (see `allmende list`), a `.gguf` file, or a Hugging Face model
+/// folder (config.json + *.safetensors + tokenizer.json). Catalogue models are fetched on first
+/// use into the cache ($ALLMENDE_HOME, else $XDG_CACHE_HOME/allmende, else ~/.cache/allmende).
+#[derive(Parser, Debug)]
+#[command(name = "allmende", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Chat with a model (through its chat template) or complete raw text; streams tokens.
+    ///
+    /// Without PROMPT, starts an interactive session (one line per turn, Ctrl-D to quit).
+    Run(RunArgs),
+    /// Fetch a catalogue model into the cache and verify its sha256.
+    Pull {
+        /// Catalogue name, e.g. smollm2-135m-instruct.
+        model: String,
+    },
+    /// List the catalogue and which models are in the cache.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a model from the cache.
+    Rm {
+        /// Catalogue name.
+        model: String,
+    },
+    /// Show a model's architecture, size, quantization, tokenizer, template and licence.
+    Inspect {
+        /// Catalogue name, .gguf file or HF folder.
+        model: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also list every tensor with its type and shape.
+        #[arg(long)]
+        tensors: bool,
+    },
+    /// Print the model's logits for given token ids (to check a model against a reference).
+    Logits {
+        /// Catalogue name, .gguf file or HF folder.
+        model: String,
+        /// Comma-separated token ids, e.g. 1,2,3.
+        #[arg(long, value_delimiter = ',', required = true)]
+        ids: Vec<u32>,
+        /// One row per position instead of the last position only.
+        #[arg(long)]
+        all_positions: bool,
+        /// Print JSON: {"logits": [[...], ...]} (the only output format for now).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        threads: ThreadArgs,
+    },
+    /// Perplexity of a text file, computed as llama.cpp's perplexity tool does.
+    Perplexity {
+        /// Catalogue name, .gguf file or HF folder.
+        model: String,
+        /// UTF-8 text file.
+        file: PathBuf,
+        /// Tokens per chunk; the second half of each chunk is scored.
+        #[arg(long, default_value_t = 512)]
+        ctx: usize,
+        /// Print JSON with `ppl`.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        threads: ThreadArgs,
+    },
+}
+
+/// Thread count shared by the compute commands.
+#[derive(Args, Debug, Clone)]
+pub struct ThreadArgs {
+    /// Threads to compute with (default: all cores).
+    #[arg(short = 't', long = "threads", default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// Options of `allmende run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Catalogue name, .gguf file or HF folder.
+    pub model: String,
+    /// The prompt (a user message, or raw text with --raw). Omit for an interactive session.
+    pub prompt: Option<String>,
+    /// Complete the prompt as plain text instead of chatting through the chat template.
+    #[arg(long)]
+    pub raw: bool,
+    /// System message for chat.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Maximum new tokens.
+    #[arg(short = 'n', long = "max-tokens", default_value_t = 256)]
+    pub max_tokens: usize,
+    /// Temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.8)]
+    pub temp: f32,
+    /// Keep the k most likely tokens (0 = off).
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    /// Nucleus sampling threshold (1 = off).
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Drop tokens below this fraction of the top token's probability (0 = off).
+    #[arg(long, default_value_t = 0.05)]
+    pub min_p: f32,
+    /// Penalty for repeating recent tokens (1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    /// Random seed; the same seed and settings give the same text.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Context size in tokens (default: the model's, capped at 4096).
+    #[arg(short = 'c', long = "ctx")]
+    pub ctx: Option<usize>,
+    /// Print one JSON object with prompt_ids, ids, text and timings instead of streaming.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub threads: ThreadArgs,
+}
