@@ -1,0 +1,38 @@
+//! x86-64 kernel tables. `AVX2` needs AVX2 + FMA + F16C (Haswell and later, Zen and later) and
+//! overrides every dot product, the Q8 activation quantizers and the f32 helpers; dequantization
+//! and weight quantization stay scalar.
+
+pub(crate) mod avx2;
+
+use crate::dispatch::{Kernels, SCALAR_TABLE};
+
+/// The AVX2 + FMA + F16C table. It currently overrides every entry; `..SCALAR_TABLE` stays so a
+/// new table entry falls back to the scalar reference until it gets an AVX2 version.
+#[allow(clippy::needless_update)]
+pub(crate) static AVX2: Kernels = Kernels {
+    name: "avx2",
+    dot_f32_f32: avx2::float::dot_f32_f32,
+    dot_f16_f32: avx2::float::dot_f16_f32,
+    dot_bf16_f32: avx2::float::dot_bf16_f32,
+    dot_q4_0_q8_0: avx2::legacy::dot_q4_0_q8_0,
+    dot_q4_1_q8_1: avx2::legacy::dot_q4_1_q8_1,
+    dot_q5_0_q8_0: avx2::legacy::dot_q5_0_q8_0,
+    dot_q5_1_q8_1: avx2::legacy::dot_q5_1_q8_1,
+    dot_q8_0_q8_0: avx2::legacy::dot_q8_0_q8_0,
+    dot_q2_k_q8_k: avx2::kquants::dot_q2_k_q8_k,
+    dot_q3_k_q8_k: avx2::kquants::dot_q3_k_q8_k,
+    dot_q4_k_q8_k: avx2::kquants::dot_q4_k_q8_k,
+    dot_q5_k_q8_k: avx2::kquants::dot_q5_k_q8_k,
+    dot_q6_k_q8_k: avx2::kquants::dot_q6_k_q8_k,
+    quantize_row_q8_0: avx2::quantize::quantize_row_q8_0,
+    quantize_row_q8_1: avx2::quantize::quantize_row_q8_1,
+    quantize_row_q8_k: avx2::quantize::quantize_row_q8_k,
+    axpy_f32: avx2::float::axpy_f32,
+    scale_f32: avx2::float::scale_f32,
+    ..SCALAR_TABLE
+};
+
+/// Whether this CPU can run the `AVX2` table.
+pub(crate) fn avx2_supported() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
+}
