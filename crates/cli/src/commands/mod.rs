@@ -1,5 +1,6 @@
 //! One module per group of subcommands.
 
+mod inspect;
 mod store;
 
 use anyhow::Result;
@@ -12,6 +13,7 @@ pub fn dispatch(command: Command) -> Result<()> {
         Command::Pull { model } => store::pull(&model),
         Command::List { json } => store::list(json),
         Command::Rm { model } => store::rm(&model),
+        Command::Inspect { model, json, tensors } => inspect::run(&model, json, tensors),
         other => anyhow::bail!("{other:?}: not available in this build yet"),
     }
 }
