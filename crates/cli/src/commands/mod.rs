@@ -1,6 +1,7 @@
 //! One module per group of subcommands.
 
 mod inspect;
+mod logits;
 mod store;
 
 use anyhow::Result;
@@ -14,6 +15,9 @@ pub fn dispatch(command: Command) -> Result<()> {
         Command::List { json } => store::list(json),
         Command::Rm { model } => store::rm(&model),
         Command::Inspect { model, json, tensors } => inspect::run(&model, json, tensors),
+        Command::Logits { model, ids, all_positions, json: _, threads } => {
+            logits::run(&model, &ids, all_positions, threads.threads)
+        }
         other => anyhow::bail!("{other:?}: not available in this build yet"),
     }
 }
