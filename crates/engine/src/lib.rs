@@ -14,6 +14,7 @@
 
 pub mod error;
 pub mod generate;
+pub mod perplexity;
 pub mod sampler;
 pub mod stop;
 
@@ -22,5 +23,6 @@ pub use generate::{
     generate, Detokenizer, FinishReason, GenerateOptions, GenerateOutput, LogitsModel,
     StepLogprobs, Timings,
 };
+pub use perplexity::{perplexity, Perplexity, PerplexityError};
 pub use sampler::{Sampler, SamplerStage, SamplingParams, TokenLogprob};
 pub use stop::{StopEvent, StopMatcher};
