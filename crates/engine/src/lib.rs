@@ -6,14 +6,19 @@
 //! - [`stop`]: streaming stop-string matcher ([`StopMatcher`]).
 //! - [`generate`](mod@generate): the decode loop over the [`LogitsModel`] and [`Detokenizer`] traits.
 //!
-//! This crate does not depend on the model or tokenizer crates; they plug in through the traits. No HTTP,
-//! no batching yet.
+//! - [`loaded`]: [`LoadedModel`], a model with its tokenizer and chat template, loaded from a GGUF
+//!   file or an HF folder, and the glue that runs the generation loop on it.
+//! - [`perplexity`](mod@perplexity): perplexity as llama.cpp's tool computes it.
+//!
+//! The sampler and the loop know nothing about architectures or vocabularies; they plug in through
+//! the traits. No HTTP, no batching yet.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod generate;
+pub mod loaded;
 pub mod perplexity;
 pub mod sampler;
 pub mod stop;
@@ -23,6 +28,7 @@ pub use generate::{
     generate, Detokenizer, FinishReason, GenerateOptions, GenerateOutput, LogitsModel,
     StepLogprobs, Timings,
 };
+pub use loaded::{vocab_from_gguf, LoadError, LoadedModel};
 pub use perplexity::{perplexity, Perplexity, PerplexityError};
 pub use sampler::{Sampler, SamplerStage, SamplingParams, TokenLogprob};
 pub use stop::{StopEvent, StopMatcher};

@@ -2,6 +2,8 @@
 
 mod inspect;
 mod logits;
+mod perplexity;
+mod run;
 mod store;
 
 use anyhow::Result;
@@ -11,6 +13,7 @@ use crate::args::Command;
 /// Runs one subcommand.
 pub fn dispatch(command: Command) -> Result<()> {
     match command {
+        Command::Run(args) => run::run(&args),
         Command::Pull { model } => store::pull(&model),
         Command::List { json } => store::list(json),
         Command::Rm { model } => store::rm(&model),
@@ -18,6 +21,6 @@ pub fn dispatch(command: Command) -> Result<()> {
         Command::Logits { model, ids, all_positions, json: _, threads } => {
             logits::run(&model, &ids, all_positions, threads.threads)
         }
-        other => anyhow::bail!("{other:?}: not available in this build yet"),
+        Command::Perplexity { model, file, ctx, json, threads } => perplexity::run(&model, &file, ctx, json, threads.threads),
     }
 }
