@@ -129,6 +129,9 @@ pub struct RunArgs {
     /// Context size in tokens (default: the model's, capped at 4096).
     #[arg(short = 'c', long = "ctx")]
     pub ctx: Option<usize>,
+    /// Print the rendered prompt and its token ids to stderr before generating.
+    #[arg(long)]
+    pub verbose_prompt: bool,
     /// Print one JSON object with prompt_ids, ids, text and timings instead of streaming.
     #[arg(long)]
     pub json: bool,

@@ -50,6 +50,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
     match &args.prompt {
         Some(prompt) => {
             let ids = prompt_ids(&lm, chat, &mut history, prompt)?;
+            if args.verbose_prompt {
+                show_prompt(&lm, &ids);
+            }
             let out = stream(&mut lm, &ids, n_ctx, &opts, !args.json)?;
             if args.json {
                 println!("{}", serde_json::to_string(&json_report(&ids, &out))?);
@@ -70,6 +73,14 @@ fn prompt_ids(lm: &LoadedModel, chat: bool, history: &mut Vec<Value>, prompt: &s
         Ok(lm.tokenize_chat(&rendered)?)
     } else {
         Ok(lm.tokenize_raw(prompt)?)
+    }
+}
+
+fn show_prompt(lm: &LoadedModel, ids: &[u32]) {
+    eprintln!("prompt: {} tokens", ids.len());
+    for &id in ids {
+        let piece = lm.tokenizer.token_to_piece(id).unwrap_or_default();
+        eprintln!("{id:>8} -> {:?}", String::from_utf8_lossy(&piece));
     }
 }
 
