@@ -1,0 +1,135 @@
+//! The real models (fetched by `allmende pull` into the cache) against llama.cpp's outputs in
+//! `tests/fixtures/goldens/llamacpp-goldens.json` (llama.cpp via llama-cpp-python 0.3.36):
+//!
+//! * the prompt tokenizes to the same ids;
+//! * greedy decoding gives the same tokens at least up to the first step where llama.cpp's own
+//!   top-1 margin is below 0.1 (past that, rounding differences may legitimately flip a near
+//!   tie: llama.cpp itself keeps its KV cache in f16);
+//! * perplexity on `apache-2.0.txt` (ctx 512) is within 1% of llama.cpp's.
+//!
+//! A model that is not in the cache fails the test with the command that fetches it: these
+//! tests never pass silently. CI fetches the models first (`.ci/run`).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use allmende_engine::{GenerateOptions, LoadedModel, SamplingParams};
+use allmende_models::{Logits, ModelOptions};
+use serde_json::Value;
+
+/// The models use every core; running two tests at once would only make both slow.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn goldens_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/goldens")
+}
+
+fn golden(model: &str) -> Value {
+    let text = std::fs::read_to_string(goldens_dir().join("llamacpp-goldens.json")).expect("goldens file");
+    let all: Value = serde_json::from_str(&text).expect("goldens JSON");
+    all["models"][model].clone()
+}
+
+fn load(name: &str) -> LoadedModel {
+    let path = allmende_store::resolve(name).unwrap_or_else(|| {
+        panic!("model `{name}` is not in the cache; fetch it with `cargo run -p allmende -- pull {name}`")
+    });
+    LoadedModel::load(&path, &ModelOptions::default()).unwrap_or_else(|e| panic!("loading {name}: {e}"))
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().expect("id list").iter().map(|x| x.as_u64().expect("id") as u32).collect()
+}
+
+fn check_greedy(name: &str) {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let g = golden(name);
+    let mut lm = load(name);
+    for case in g["greedy"].as_array().expect("greedy cases") {
+        let prompt = case["prompt"].as_str().expect("prompt");
+        let want_prompt = ids(&case["prompt_ids"]);
+        let got_prompt = lm.tokenize_raw(prompt).expect("tokenize");
+        assert_eq!(got_prompt, want_prompt, "{name}: prompt ids for {prompt:?}");
+
+        let want = ids(&case["new_ids"]);
+        let margins: Vec<f64> =
+            case["top1_margin"].as_array().expect("margins").iter().map(|m| m.as_f64().expect("margin")).collect();
+        let must_match = margins.iter().position(|&m| m < 0.1).unwrap_or(want.len());
+        let opts = GenerateOptions {
+            max_tokens: Some(want.len()),
+            sampling: SamplingParams::greedy(),
+            ..GenerateOptions::default()
+        };
+        let out = lm.generate(&got_prompt, 512, &opts, |_| std::ops::ControlFlow::Continue(())).expect("generate");
+        let first_diff = out.ids.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(out.ids.len().min(want.len()));
+        eprintln!(
+            "{name} {prompt:?}: identical for {first_diff}/{} tokens (must match the first {must_match})",
+            want.len()
+        );
+        assert!(
+            first_diff >= must_match,
+            "{name} {prompt:?}: token {first_diff} differs (ours {:?}, llama.cpp {:?}) before llama.cpp's first small margin at step {must_match}",
+            out.ids.get(first_diff),
+            want.get(first_diff)
+        );
+    }
+}
+
+fn check_perplexity(name: &str) {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let g = &golden(name)["perplexity"]["apache-2.0.txt"];
+    let want = g["ppl"].as_f64().expect("ppl");
+    let n_ctx = g["ctx"].as_u64().expect("ctx") as usize;
+    let text = std::fs::read_to_string(goldens_dir().join("apache-2.0.txt")).expect("text");
+    let mut lm = load(name);
+    let tokens = lm.tokenizer.encode(&text, true, false).expect("tokenize");
+    let bos = if lm.tokenizer.add_bos() { lm.tokenizer.bos_id() } else { None };
+    let n_vocab = lm.model.n_vocab();
+    let mut cache = lm.model.new_cache(n_ctx);
+    let model = &mut lm.model;
+    let r = allmende_engine::perplexity(
+        &tokens,
+        n_ctx,
+        n_vocab,
+        bos,
+        |chunk| {
+            cache.clear();
+            model.forward(chunk, &mut cache, Logits::All).map(|l| l.to_vec())
+        },
+        |_, _| {},
+    )
+    .expect("perplexity");
+    let rel = (r.ppl - want).abs() / want;
+    eprintln!("{name}: ppl {:.4} (llama.cpp {want:.4}, {:.2}% apart), chunks {:?}", r.ppl, rel * 100.0, r.chunk_ppl);
+    assert!(rel < 0.01, "{name}: perplexity {:.4} is more than 1% from llama.cpp's {want:.4}", r.ppl);
+}
+
+#[test]
+fn smollm2_greedy_matches_llamacpp() {
+    check_greedy("smollm2-135m-instruct");
+}
+
+#[test]
+fn smollm2_perplexity_matches_llamacpp() {
+    check_perplexity("smollm2-135m-instruct");
+}
+
+#[test]
+fn gemma3_greedy_matches_llamacpp() {
+    check_greedy("gemma3-270m");
+}
+
+#[test]
+fn gemma3_perplexity_matches_llamacpp() {
+    check_perplexity("gemma3-270m");
+}
+
+#[test]
+fn qwen2_greedy_matches_llamacpp() {
+    check_greedy("qwen2.5-coder-0.5b-instruct");
+}
+
+#[test]
+fn qwen2_perplexity_matches_llamacpp() {
+    check_perplexity("qwen2.5-coder-0.5b-instruct");
+}
