@@ -1,0 +1,531 @@
+//! `Model`: a [`DecoderSpec`], its weights, a thread pool and preallocated scratch, and the
+//! one generic forward pass every decoder architecture runs through. It branches on spec
+//! features only (norm kind, block layout, FFN kind, RoPE per layer, ...), never on the arch.
+//!
+//! `forward` processes new tokens at positions `cache.len()..` (a prompt, possibly in chunks of
+//! `n_batch`, or one decode token), appends their keys and values to the [`KvCache`], and
+//! returns the logits of the last token or of every token. Scratch buffers are sized at
+//! creation; steady-state calls do not allocate (the logits buffer and attention score rows
+//! grow only when a call needs more than any call before).
+//!
+//! ref: transformers `modeling_llama.py` / `modeling_gemma2.py` / `modeling_falcon.py` decoder
+//! layers; llama.cpp `src/llama-model.cpp` graph builders.
+
+use allmende_tensor::ThreadPool;
+
+use crate::kv_cache::KvCache;
+use crate::nn::attention::{attention, AttnParams};
+use crate::nn::ops::{activate, add_bias, add_into, layer_norm, rms_norm, rms_norm_inplace, softcap, softmax};
+use crate::nn::rope::Rope;
+use crate::spec::{alibi_slopes, BlockLayout, DecoderSpec, FfnKind, NormKind};
+use crate::tensors::TensorMap;
+use crate::weights::{FfnW, Linear, NormW, Weights};
+use crate::{ModelError, Result};
+
+/// Options for building a [`Model`].
+#[derive(Clone, Copy, Debug)]
+pub struct ModelOptions {
+    /// Threads of the model's pool, the caller included; 0 = one per available CPU.
+    pub n_threads: usize,
+    /// Most tokens processed in one pass; longer inputs are processed in chunks. Sizes the
+    /// scratch buffers.
+    pub n_batch: usize,
+}
+
+impl Default for ModelOptions {
+    fn default() -> ModelOptions {
+        ModelOptions { n_threads: 0, n_batch: 512 }
+    }
+}
+
+/// Which logits `forward` returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logits {
+    /// Only the last token's: `[n_vocab]`.
+    Last,
+    /// Every token's: `[n_tokens][n_vocab]`.
+    All,
+}
+
+/// A point in the forward pass whose hidden states (`[n_tokens_in_chunk][n_embd]`) a tap sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tap {
+    /// The embedding output, scale included (HF `hidden_states[0]`).
+    Embedding,
+    /// The output of block `i` (HF `hidden_states[i + 1]`, except the last block, whose HF
+    /// entry is replaced by the final norm's output).
+    Layer(usize),
+    /// After the final norm (HF `hidden_states[n_layer]`).
+    OutputNorm,
+}
+
+impl Tap {
+    /// The index of this tap in HF's `output_hidden_states` list for a model of `n_layer`
+    /// blocks, or `None` if HF does not expose it (the last block's raw output).
+    pub fn hf_index(self, n_layer: usize) -> Option<usize> {
+        match self {
+            Tap::Embedding => Some(0),
+            Tap::Layer(i) if i + 1 < n_layer => Some(i + 1),
+            Tap::Layer(_) => None,
+            Tap::OutputNorm => Some(n_layer),
+        }
+    }
+}
+
+/// A callback that sees the hidden states at each [`Tap`].
+pub type TapFn<'a> = &'a mut dyn FnMut(Tap, &[f32]);
+
+/// Scratch buffers, sized for `n_batch` tokens.
+struct Scratch {
+    x: Vec<f32>,     // [n_batch, n_embd] residual stream
+    h: Vec<f32>,     // [n_batch, n_embd] normed input of attention (and of a shared-norm FFN)
+    h2: Vec<f32>,    // [n_batch, n_embd] normed input of the FFN
+    o: Vec<f32>,     // [n_batch, n_embd] attention output projection
+    f: Vec<f32>,     // [n_batch, n_embd] FFN output
+    tmp: Vec<f32>,   // [n_batch, n_embd] post-norm outputs
+    q: Vec<f32>,     // [n_batch, q_dim]
+    att: Vec<f32>,   // [n_batch, q_dim]
+    k: Vec<f32>,     // [n_batch, kv_dim]
+    v: Vec<f32>,     // [n_batch, kv_dim]
+    gate: Vec<f32>,  // [n_batch, n_ff]
+    up: Vec<f32>,    // [n_batch, n_ff]
+    cos: Vec<Vec<f32>>, // per RoPE variant [n_batch, n_rot/2]
+    sin: Vec<Vec<f32>>, // per RoPE variant [n_batch, n_rot/2]
+    router: Vec<f32>,   // [n_batch, n_expert]
+    chosen: Vec<(usize, f32)>, // [n_batch, n_expert_used] (expert, weight)
+    rows: Vec<(usize, f32)>,   // [n_batch] (token, weight) routed to the current expert
+    xe: Vec<f32>,       // [n_batch, n_embd] gathered expert input
+    ye: Vec<f32>,       // [n_batch, n_embd] expert output
+    scores: Vec<f32>,   // [min(n_threads, 64), n_ctx] attention score rows (grows with n_ctx)
+    logits: Vec<f32>,   // [n_out, n_vocab] (grows with the largest `All` request)
+    act: Vec<u8>,       // converted activations for QMatrix::matmul
+}
+
+/// A decoder model ready to run.
+pub struct Model {
+    spec: DecoderSpec,
+    weights: Weights,
+    pool: ThreadPool,
+    ropes: Vec<Rope>,
+    layer_rope: Vec<Option<usize>>,
+    alibi: Option<Vec<f32>>,
+    n_batch: usize,
+    s: Scratch,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("spec", &self.spec).field("pool", &self.pool).field("n_batch", &self.n_batch).finish()
+    }
+}
+
+impl Model {
+    /// Builds a model from a spec and canonical tensors (GGUF names; see `tensors.rs`).
+    pub fn from_tensors(spec: DecoderSpec, tensors: &TensorMap, opts: &ModelOptions) -> Result<Model> {
+        let weights = Weights::build(&spec, tensors)?;
+        Ok(Model::with_weights(spec, weights, opts))
+    }
+
+    fn with_weights(spec: DecoderSpec, weights: Weights, opts: &ModelOptions) -> Model {
+        let pool = ThreadPool::new(opts.n_threads);
+        let n_batch = opts.n_batch.max(1);
+        let mut ropes: Vec<Rope> = Vec::new();
+        let mut layer_rope = Vec::with_capacity(spec.n_layer);
+        for l in &spec.layers {
+            layer_rope.push(l.rope.as_ref().map(|r| match ropes.iter().position(|x| &x.spec == r) {
+                Some(i) => i,
+                None => {
+                    ropes.push(Rope::new(r));
+                    ropes.len() - 1
+                }
+            }));
+        }
+        let alibi = spec.attn.alibi.map(|a| alibi_slopes(spec.n_head, a.max_bias));
+        let (n_expert, n_used) = match spec.ffn {
+            FfnKind::Moe { n_expert, n_expert_used, .. } => (n_expert, n_expert_used),
+            _ => (0, 0),
+        };
+        let e = n_batch * spec.n_embd;
+        let s = Scratch {
+            x: vec![0.0; e],
+            h: vec![0.0; e],
+            h2: vec![0.0; e],
+            o: vec![0.0; e],
+            f: vec![0.0; e],
+            tmp: vec![0.0; e],
+            q: vec![0.0; n_batch * spec.q_dim()],
+            att: vec![0.0; n_batch * spec.q_dim()],
+            k: vec![0.0; n_batch * spec.kv_dim()],
+            v: vec![0.0; n_batch * spec.kv_dim()],
+            gate: vec![0.0; n_batch * spec.n_ff],
+            up: vec![0.0; n_batch * spec.n_ff],
+            cos: ropes.iter().map(|r| vec![0.0; n_batch * r.spec.n_rot / 2]).collect(),
+            sin: ropes.iter().map(|r| vec![0.0; n_batch * r.spec.n_rot / 2]).collect(),
+            router: vec![0.0; n_batch * n_expert],
+            chosen: vec![(0, 0.0); n_batch * n_used],
+            rows: Vec::with_capacity(n_batch),
+            xe: if n_expert > 0 { vec![0.0; e] } else { Vec::new() },
+            ye: if n_expert > 0 { vec![0.0; e] } else { Vec::new() },
+            scores: Vec::new(),
+            logits: vec![0.0; spec.n_vocab],
+            act: Vec::new(),
+        };
+        Model { spec, weights, pool, ropes, layer_rope, alibi, n_batch, s }
+    }
+
+    /// The architecture.
+    pub fn spec(&self) -> &DecoderSpec {
+        &self.spec
+    }
+
+    /// Vocabulary size (length of one logits row).
+    pub fn n_vocab(&self) -> usize {
+        self.spec.n_vocab
+    }
+
+    /// Threads in the model's pool.
+    pub fn n_threads(&self) -> usize {
+        self.pool.n_threads()
+    }
+
+    /// The model's thread pool (for callers that want to run their own parallel work on it).
+    pub fn pool(&self) -> &ThreadPool {
+        &self.pool
+    }
+
+    /// An empty KV cache for `n_ctx` positions.
+    pub fn new_cache(&self, n_ctx: usize) -> KvCache {
+        KvCache::new(&self.spec, n_ctx)
+    }
+
+    /// Runs `tokens` at positions `cache.len()..` and returns the requested logits
+    /// (`[n_vocab]` for [`Logits::Last`], `[tokens.len()][n_vocab]` for [`Logits::All`]).
+    pub fn forward(&mut self, tokens: &[u32], cache: &mut KvCache, want: Logits) -> Result<&[f32]> {
+        self.forward_tapped(tokens, cache, want, None)
+    }
+
+    /// [`Model::forward`] that also shows the hidden states at every [`Tap`] to `tap`
+    /// (called once per tap and chunk of at most `n_batch` tokens).
+    pub fn forward_tapped(
+        &mut self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        want: Logits,
+        mut tap: Option<TapFn<'_>>,
+    ) -> Result<&[f32]> {
+        let n_vocab = self.spec.n_vocab;
+        if tokens.is_empty() {
+            return Err(ModelError::EmptyInput);
+        }
+        if let Some((index, &id)) = tokens.iter().enumerate().find(|(_, &id)| id as usize >= n_vocab) {
+            return Err(ModelError::TokenOutOfRange { id, index, n_vocab });
+        }
+        if !cache.fits(&self.spec) {
+            return Err(ModelError::CacheMismatch(format!(
+                "model has {} layers x {} kv heads x {} head_dim",
+                self.spec.n_layer, self.spec.n_head_kv, self.spec.head_dim
+            )));
+        }
+        if cache.len() + tokens.len() > cache.n_ctx() {
+            return Err(ModelError::ContextFull { len: cache.len(), n_new: tokens.len(), n_ctx: cache.n_ctx() });
+        }
+        let parts = self.pool.n_threads().min(64);
+        if self.s.scores.len() < parts * cache.n_ctx() {
+            self.s.scores.resize(parts * cache.n_ctx(), 0.0);
+        }
+        let n_out = match want {
+            Logits::Last => 1,
+            Logits::All => tokens.len(),
+        };
+        if self.s.logits.len() < n_out * n_vocab {
+            self.s.logits.resize(n_out * n_vocab, 0.0);
+        }
+        let n_chunks = tokens.len().div_ceil(self.n_batch);
+        for (c, chunk) in tokens.chunks(self.n_batch).enumerate() {
+            let pos0 = cache.len();
+            let out_row = match want {
+                Logits::All => Some(c * self.n_batch),
+                Logits::Last if c + 1 == n_chunks => Some(0),
+                Logits::Last => None,
+            };
+            self.chunk(chunk, cache, pos0, want, out_row, &mut tap);
+            cache.set_len(pos0 + chunk.len());
+        }
+        Ok(&self.s.logits[..n_out * n_vocab])
+    }
+
+    /// One chunk of at most `n_batch` tokens at positions `pos0..`. Writes logits starting at
+    /// logits row `out_row` (all rows for `Logits::All`, the last row for `Logits::Last`).
+    fn chunk(
+        &mut self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        pos0: usize,
+        want: Logits,
+        out_row: Option<usize>,
+        tap: &mut Option<TapFn<'_>>,
+    ) {
+        let Model { spec, weights, pool, ropes, layer_rope, alibi, s, .. } = self;
+        let n = tokens.len();
+        let (n_embd, q_dim, kv_dim, hd) = (spec.n_embd, spec.q_dim(), spec.kv_dim(), spec.head_dim);
+        let e = n * n_embd;
+
+        // Embedding.
+        for (t, &id) in tokens.iter().enumerate() {
+            weights.token_embd.dequantize_row(id as usize, &mut s.x[t * n_embd..(t + 1) * n_embd]);
+        }
+        if let Some(scale) = spec.embed_scale {
+            s.x[..e].iter_mut().for_each(|v| *v *= scale);
+        }
+        if let Some(f) = tap.as_mut() {
+            f(Tap::Embedding, &s.x[..e]);
+        }
+        for (r, rope) in ropes.iter().enumerate() {
+            let half = rope.spec.n_rot / 2;
+            rope.fill(pos0, n, &mut s.cos[r][..n * half], &mut s.sin[r][..n * half]);
+        }
+
+        for (l, lw) in weights.layers.iter().enumerate() {
+            // Attention.
+            norm(spec.norm, &lw.attn_norm, &s.x[..e], &mut s.h[..e]);
+            linear(pool, &lw.q, &s.h[..e], n, &mut s.q[..n * q_dim], &mut s.act);
+            linear(pool, &lw.k, &s.h[..e], n, &mut s.k[..n * kv_dim], &mut s.act);
+            linear(pool, &lw.v, &s.h[..e], n, &mut s.v[..n * kv_dim], &mut s.act);
+            if let (Some(qn), Some(kn)) = (&lw.q_norm, &lw.k_norm) {
+                let eps = match spec.norm {
+                    NormKind::Rms { eps, .. } | NormKind::Layer { eps } => eps,
+                };
+                rms_norm_inplace(&mut s.q[..n * q_dim], qn, eps);
+                rms_norm_inplace(&mut s.k[..n * kv_dim], kn, eps);
+            }
+            if let Some(r) = layer_rope[l] {
+                let half = ropes[r].spec.n_rot / 2;
+                let (c, si) = (&s.cos[r][..n * half], &s.sin[r][..n * half]);
+                ropes[r].apply(&mut s.q[..n * q_dim], n, hd, c, si);
+                ropes[r].apply(&mut s.k[..n * kv_dim], n, hd, c, si);
+            }
+            cache.store(l, pos0, n, &s.k[..n * kv_dim], &s.v[..n * kv_dim]);
+            let (kc, vc) = cache.layer(l);
+            let params = AttnParams {
+                n_head: spec.n_head,
+                n_head_kv: spec.n_head_kv,
+                head_dim: hd,
+                n_ctx: cache.n_ctx(),
+                scale: spec.attn.scale,
+                softcap: spec.attn.softcap,
+                window: spec.layers[l].sliding_window,
+                alibi: match (alibi.as_deref(), spec.attn.alibi) {
+                    (Some(slopes), Some(a)) => Some((slopes, a.before_scale)),
+                    _ => None,
+                },
+            };
+            attention(pool, &params, &s.q[..n * q_dim], kc, vc, pos0, n, &mut s.att[..n * q_dim], &mut s.scores);
+            linear(pool, &lw.o, &s.att[..n * q_dim], n, &mut s.o[..e], &mut s.act);
+            let attn_out: &[f32] = match &lw.post_attn_norm {
+                Some(pn) => {
+                    norm(spec.norm, pn, &s.o[..e], &mut s.tmp[..e]);
+                    &s.tmp[..e]
+                }
+                None => &s.o[..e],
+            };
+
+            // Feed-forward and residual.
+            let ffn_in: &[f32] = match (spec.block, &lw.ffn_norm) {
+                // Sequential: the FFN sees the residual stream after the attention.
+                (BlockLayout::Sequential, Some(fnorm)) => {
+                    add_into(&mut s.x[..e], attn_out);
+                    norm(spec.norm, fnorm, &s.x[..e], &mut s.h2[..e]);
+                    &s.h2[..e]
+                }
+                // Parallel with two norms: the FFN's own norm of the block input.
+                (_, Some(fnorm)) => {
+                    norm(spec.norm, fnorm, &s.x[..e], &mut s.h2[..e]);
+                    &s.h2[..e]
+                }
+                // Parallel with one shared norm.
+                (_, None) => &s.h[..e],
+            };
+            let fs = FfnScratch {
+                gate: &mut s.gate,
+                up: &mut s.up,
+                router: &mut s.router,
+                chosen: &mut s.chosen,
+                rows: &mut s.rows,
+                xe: &mut s.xe,
+                ye: &mut s.ye,
+                act: &mut s.act,
+            };
+            ffn(pool, spec, &lw.ffn, ffn_in, n, &mut s.f[..e], fs);
+            let ffn_out: &[f32] = match &lw.post_ffn_norm {
+                Some(pn) => {
+                    // `tmp` held the post-normed attention output, already added (sequential).
+                    norm(spec.norm, pn, &s.f[..e], &mut s.tmp[..e]);
+                    &s.tmp[..e]
+                }
+                None => &s.f[..e],
+            };
+            if spec.block != BlockLayout::Sequential {
+                let attn_out: &[f32] = if lw.post_attn_norm.is_some() { &s.tmp[..e] } else { &s.o[..e] };
+                add_into(&mut s.x[..e], attn_out);
+            }
+            add_into(&mut s.x[..e], ffn_out);
+            if let Some(f) = tap.as_mut() {
+                f(Tap::Layer(l), &s.x[..e]);
+            }
+        }
+
+        // Final norm and output projection.
+        let rows = match want {
+            Logits::All => 0..n,
+            Logits::Last => n - 1..n,
+        };
+        let norm_rows = match (tap.is_some(), out_row) {
+            (true, _) => 0..n,
+            (false, Some(_)) => rows.clone(),
+            (false, None) => 0..0,
+        };
+        let (a, b) = (norm_rows.start * n_embd, norm_rows.end * n_embd);
+        norm(spec.norm, &weights.output_norm, &s.x[a..b], &mut s.h[a..b]);
+        if let Some(f) = tap.as_mut() {
+            f(Tap::OutputNorm, &s.h[..e]);
+        }
+        if let Some(row0) = out_row {
+            let nv = spec.n_vocab;
+            let m = rows.len();
+            let out = &mut s.logits[row0 * nv..(row0 + m) * nv];
+            weights.output.matmul(pool, &s.h[rows.start * n_embd..rows.end * n_embd], m, out, &mut s.act);
+            if let Some(cap) = spec.final_softcap {
+                softcap(out, cap);
+            }
+        }
+    }
+}
+
+/// Applies the model's norm kind to every row of `x`.
+fn norm(kind: NormKind, w: &NormW, x: &[f32], out: &mut [f32]) {
+    match kind {
+        NormKind::Rms { eps, .. } => rms_norm(x, &w.w, eps, out),
+        NormKind::Layer { eps } => layer_norm(x, &w.w, w.b.as_deref(), eps, out),
+    }
+}
+
+/// `out = W x (+ b)` for `n` tokens.
+fn linear(pool: &ThreadPool, l: &Linear, x: &[f32], n: usize, out: &mut [f32], act: &mut Vec<u8>) {
+    l.w.matmul(pool, x, n, out, act);
+    if let Some(b) = &l.b {
+        add_bias(out, b);
+    }
+}
+
+/// The scratch a (possibly MoE) FFN needs, borrowed out of [`Scratch`].
+struct FfnScratch<'a> {
+    gate: &'a mut [f32],
+    up: &'a mut [f32],
+    router: &'a mut [f32],
+    chosen: &'a mut [(usize, f32)],
+    rows: &'a mut Vec<(usize, f32)>,
+    xe: &'a mut [f32],
+    ye: &'a mut [f32],
+    act: &'a mut Vec<u8>,
+}
+
+/// Dense FFN of `n` tokens: `down(act(gate(x)) * up(x))` or `down(act(up(x)))`.
+#[allow(clippy::too_many_arguments)]
+fn dense_ffn(
+    pool: &ThreadPool,
+    act_fn: crate::spec::Activation,
+    gate: Option<&Linear>,
+    up: &Linear,
+    down: &Linear,
+    x: &[f32],
+    n: usize,
+    out: &mut [f32],
+    g: &mut [f32],
+    u: &mut [f32],
+    act: &mut Vec<u8>,
+) {
+    let n_ff = up.w.rows();
+    let (g, u) = (&mut g[..n * n_ff], &mut u[..n * n_ff]);
+    linear(pool, up, x, n, u, act);
+    match gate {
+        Some(gl) => {
+            linear(pool, gl, x, n, g, act);
+            for (gv, uv) in g.iter_mut().zip(u.iter()) {
+                *gv = activate(act_fn, *gv) * uv;
+            }
+            linear(pool, down, g, n, out, act);
+        }
+        None => {
+            u.iter_mut().for_each(|v| *v = activate(act_fn, *v));
+            linear(pool, down, u, n, out, act);
+        }
+    }
+}
+
+/// FFN of `n` tokens (dense or MoE) into `out`.
+fn ffn(pool: &ThreadPool, spec: &DecoderSpec, w: &FfnW, x: &[f32], n: usize, out: &mut [f32], s: FfnScratch) {
+    match (w, spec.ffn) {
+        (FfnW::Dense { gate, up, down }, FfnKind::Gated { act } | FfnKind::Plain { act }) => {
+            dense_ffn(pool, act, gate.as_ref(), up, down, x, n, out, s.gate, s.up, s.act);
+        }
+        (FfnW::Moe { router, experts }, FfnKind::Moe { n_expert, n_expert_used: k, act, norm_top_k }) => {
+            let n_embd = spec.n_embd;
+            let logits = &mut s.router[..n * n_expert];
+            router.matmul(pool, x, n, logits, s.act);
+            for t in 0..n {
+                let p = &mut logits[t * n_expert..(t + 1) * n_expert];
+                softmax(p);
+                let chosen = &mut s.chosen[t * k..(t + 1) * k];
+                for slot in chosen.iter_mut() {
+                    // Largest remaining probability; ties go to the lower expert index.
+                    let mut best = (usize::MAX, f32::NEG_INFINITY);
+                    for (eid, &pv) in p.iter().enumerate() {
+                        if pv > best.1 {
+                            best = (eid, pv);
+                        }
+                    }
+                    *slot = best;
+                    if let Some(pv) = p.get_mut(best.0) {
+                        *pv = f32::NEG_INFINITY;
+                    }
+                }
+                if norm_top_k {
+                    let sum: f32 = chosen.iter().map(|c| c.1).sum();
+                    chosen.iter_mut().for_each(|c| c.1 /= sum);
+                }
+            }
+            out[..n * n_embd].fill(0.0);
+            for (eid, ex) in experts.iter().enumerate() {
+                s.rows.clear();
+                for t in 0..n {
+                    if let Some(c) = s.chosen[t * k..(t + 1) * k].iter().find(|c| c.0 == eid) {
+                        s.rows.push((t, c.1));
+                    }
+                }
+                let m = s.rows.len();
+                if m == 0 {
+                    continue;
+                }
+                for (r, &(t, _)) in s.rows.iter().enumerate() {
+                    s.xe[r * n_embd..(r + 1) * n_embd].copy_from_slice(&x[t * n_embd..(t + 1) * n_embd]);
+                }
+                let n_ff = ex.up.rows();
+                let (g, u) = (&mut s.gate[..m * n_ff], &mut s.up[..m * n_ff]);
+                ex.gate.matmul(pool, &s.xe[..m * n_embd], m, g, s.act);
+                ex.up.matmul(pool, &s.xe[..m * n_embd], m, u, s.act);
+                for (gv, uv) in g.iter_mut().zip(u.iter()) {
+                    *gv = activate(act, *gv) * uv;
+                }
+                ex.down.matmul(pool, g, m, &mut s.ye[..m * n_embd], s.act);
+                for (r, &(t, wgt)) in s.rows.iter().enumerate() {
+                    let y = &s.ye[r * n_embd..(r + 1) * n_embd];
+                    for (o, v) in out[t * n_embd..(t + 1) * n_embd].iter_mut().zip(y) {
+                        *o += wgt * v;
+                    }
+                }
+            }
+        }
+        // Weights are built from the same spec, so the kinds always agree.
+        _ => out[..n * spec.n_embd].fill(0.0),
+    }
+}

@@ -1,0 +1,221 @@
+//! Element-wise and per-row building blocks of the decoder: RMSNorm, LayerNorm, activations
+//! (SiLU, GELU with erf, GELU-tanh), soft-capping and softmax. Plain f32 loops written to
+//! follow PyTorch's formulas (f32 storage, sums accumulated in f64 where PyTorch reduces in
+//! higher precision or pairwise, so results stay within f32 rounding of the reference).
+//!
+//! ref: transformers `LlamaRMSNorm`, `Gemma2RMSNorm`, `nn.LayerNorm`, `activations.py`
+//! (`GELUActivation`, `PytorchGELUTanh`).
+
+use crate::spec::Activation;
+
+/// RMSNorm of every row of `x` (`[n, w.len()]`) into `out`: `x / sqrt(mean(x²) + eps) * w`.
+pub(crate) fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let n = w.len();
+    for (xr, yr) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+        let ss: f64 = xr.iter().map(|&v| (v as f64) * (v as f64)).sum();
+        let inv = 1.0 / ((ss / n as f64) as f32 + eps).sqrt();
+        for ((y, &v), &g) in yr.iter_mut().zip(xr).zip(w) {
+            *y = (v * inv) * g;
+        }
+    }
+}
+
+/// In-place RMSNorm of every `w.len()`-sized chunk of `x` (per-head q/k norm).
+pub(crate) fn rms_norm_inplace(x: &mut [f32], w: &[f32], eps: f32) {
+    let n = w.len();
+    for xr in x.chunks_exact_mut(n) {
+        let ss: f64 = xr.iter().map(|&v| (v as f64) * (v as f64)).sum();
+        let inv = 1.0 / ((ss / n as f64) as f32 + eps).sqrt();
+        for (v, &g) in xr.iter_mut().zip(w) {
+            *v = (*v * inv) * g;
+        }
+    }
+}
+
+/// LayerNorm of every row of `x` into `out`: `(x - mean) / sqrt(var + eps) * w (+ b)`, with
+/// the biased variance.
+pub(crate) fn layer_norm(x: &[f32], w: &[f32], b: Option<&[f32]>, eps: f32, out: &mut [f32]) {
+    let n = w.len();
+    for (xr, yr) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+        let mean = xr.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+        let var = xr.iter().map(|&v| (v as f64 - mean) * (v as f64 - mean)).sum::<f64>() / n as f64;
+        let inv = 1.0 / (var + eps as f64).sqrt();
+        for (i, (y, &v)) in yr.iter_mut().zip(xr).enumerate() {
+            *y = ((v as f64 - mean) * inv) as f32 * w[i] + b.map_or(0.0, |b| b[i]);
+        }
+    }
+}
+
+/// The error function, accurate to about 1e-15 (f64): Taylor series near 0, continued
+/// fraction for `erfc` in the tails.
+pub(crate) fn erf(x: f64) -> f64 {
+    let ax = x.abs();
+    if ax < 2.5 {
+        // erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1))
+        let x2 = x * x;
+        let mut term = x;
+        let mut sum = x;
+        let mut n = 0.0;
+        while term.abs() > 1e-17 * sum.abs() {
+            n += 1.0;
+            term *= -x2 / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        sum * std::f64::consts::FRAC_2_SQRT_PI
+    } else {
+        // erfc(x) = exp(-x²)/sqrt(pi) * 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...)))), evaluated
+        // bottom-up with enough terms for x ≥ 2.5.
+        let mut f = 0.0;
+        for k in (1..=60).rev() {
+            f = (k as f64 / 2.0) / (ax + f);
+        }
+        let erfc = (-ax * ax).exp() / std::f64::consts::PI.sqrt() / (ax + f);
+        (1.0 - erfc).copysign(x)
+    }
+}
+
+/// Applies `act` to one value.
+#[inline]
+pub(crate) fn activate(act: Activation, x: f32) -> f32 {
+    match act {
+        Activation::Silu => x / (1.0 + (-x).exp()),
+        Activation::Gelu => (0.5 * x as f64 * (1.0 + erf(x as f64 * std::f64::consts::FRAC_1_SQRT_2))) as f32,
+        Activation::GeluTanh => {
+            const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+            0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh())
+        }
+        Activation::GeluTanhF16 => gelu_f16_table(x),
+    }
+}
+
+/// ggml's `ggml_vec_gelu_f32` with `GGML_GELU_FP16`: `f16(gelu(f16(x)))`, where `gelu` is
+/// ggml's f32 formula `0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x²)))` (the table entry).
+fn gelu_f16_table(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    if x <= -10.0 {
+        return 0.0;
+    }
+    if x >= 10.0 {
+        return x;
+    }
+    let h = half::f16::from_f32(x).to_f32();
+    let g = 0.5 * h * (1.0 + (SQRT_2_OVER_PI * h * (1.0 + 0.044715 * h * h)).tanh());
+    half::f16::from_f32(g).to_f32()
+}
+
+/// `cap * tanh(x / cap)` in place.
+pub(crate) fn softcap(x: &mut [f32], cap: f32) {
+    for v in x {
+        *v = (*v / cap).tanh() * cap;
+    }
+}
+
+/// Softmax in place (max-subtracted; `-inf` entries become 0).
+pub(crate) fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return;
+    }
+    let mut sum = 0f64;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// `y += x` element-wise.
+#[inline]
+pub(crate) fn add_into(y: &mut [f32], x: &[f32]) {
+    for (a, b) in y.iter_mut().zip(x) {
+        *a += *b;
+    }
+}
+
+/// Adds `bias` to every row of `x`.
+pub(crate) fn add_bias(x: &mut [f32], bias: &[f32]) {
+    for row in x.chunks_exact_mut(bias.len()) {
+        add_into(row, bias);
+    }
+}
+
+/// Dot product of two f32 slices (f32 accumulation in 8 lanes, which auto-vectorises).
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ac, ar) = a.split_at(a.len() / 8 * 8);
+    let (bc, br) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ar.iter().zip(br) {
+        s += x * y;
+    }
+    s
+}
+
+/// `y += a * x`.
+#[inline]
+pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    for (u, v) in y.iter_mut().zip(x) {
+        *u += a * v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_known_values() {
+        let cases = [
+            (0.0, 0.0),
+            (0.5, 0.520_499_877_813_046_5),
+            (1.0, 0.842_700_792_949_714_9),
+            (2.0, 0.995_322_265_018_952_7),
+            (2.4999, 0.999_592_830_099_666_6),
+            (3.0, 0.999_977_909_503_001_4),
+            (-1.5, -0.966_105_146_475_310_7),
+            (6.0, 1.0),
+        ];
+        for (x, want) in cases {
+            assert!((erf(x) - want).abs() < 1e-12, "erf({x}) = {} want {want}", erf(x));
+        }
+    }
+
+    #[test]
+    fn activations() {
+        assert!((activate(Activation::Silu, 1.0) - 0.731_058_6).abs() < 1e-6);
+        assert!((activate(Activation::Gelu, 1.0) - 0.841_344_7).abs() < 1e-6);
+        assert!((activate(Activation::GeluTanh, 1.0) - 0.841_192).abs() < 1e-6);
+        // f16 table values (numpy: f16(gelu_f32(f32(f16(x))))).
+        assert_eq!(activate(Activation::GeluTanhF16, 1.0), 0.841_308_6);
+        assert_eq!(activate(Activation::GeluTanhF16, 0.3), 0.185_424_8);
+        assert_eq!(activate(Activation::GeluTanhF16, -2.5), -0.015_083_313);
+        assert_eq!(activate(Activation::GeluTanhF16, -10.5), 0.0);
+        assert_eq!(activate(Activation::GeluTanhF16, 12.0), 12.0);
+        // Far tails: |GELU(-10)| = 10 * erfc(10/sqrt 2)/2 ≈ 7.6e-23, GELU(10) = 10.
+        assert!(activate(Activation::Gelu, -10.0).abs() < 1e-20);
+        assert_eq!(activate(Activation::Gelu, 10.0), 10.0);
+    }
+
+    #[test]
+    fn norms_and_softmax() {
+        let mut out = [0f32; 4];
+        rms_norm(&[1.0, 2.0, 3.0, 4.0], &[1.0, 1.0, 2.0, 2.0], 0.0, &mut out);
+        let r = (30.0f32 / 4.0).sqrt();
+        assert!((out[3] - 8.0 / r).abs() < 1e-6);
+        layer_norm(&[1.0, 2.0, 3.0, 4.0], &[1.0; 4], Some(&[0.5; 4]), 0.0, &mut out);
+        assert!((out[0] - (0.5 - 1.5 / 1.25f32.sqrt())).abs() < 1e-6);
+        let mut p = [1.0, 2.0, f32::NEG_INFINITY];
+        softmax(&mut p);
+        assert!((p[1] - 1.0 / (1.0 + (-1.0f32).exp())).abs() < 1e-7 && p[2] == 0.0);
+        assert!((dot(&[1.0; 11], &[2.0; 11]) - 22.0).abs() < 1e-6);
+    }
+}
