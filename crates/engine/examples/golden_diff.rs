@@ -31,13 +31,16 @@ fn main() {
             let nv = lm.model.n_vocab();
             let logits = lm.model.forward(&seq[..seq.len() - 1], &mut cache, Logits::All).unwrap().to_vec();
             let mut worst_step = (0usize, 0f64);
+            let mut per_step = Vec::new();
             for (step, top5) in case["top5_logprobs"].as_array().unwrap().iter().enumerate() {
                 let row = &logits[(p - 1 + step) * nv..(p + step) * nv];
                 let m = row.iter().copied().fold(f32::MIN, f32::max) as f64;
                 let lse = m + row.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln();
+                let mut step_sum = 0f64;
                 for e in top5.as_array().unwrap() {
                     let id = e[0].as_u64().unwrap() as usize;
                     let d = (row[id] as f64 - lse - e[1].as_f64().unwrap()).abs();
+                    step_sum += d / 5.0;
                     max = max.max(d);
                     sum += d;
                     n += 1;
@@ -45,8 +48,12 @@ fn main() {
                         worst_step = (step, d);
                     }
                 }
+                per_step.push(format!("{step_sum:.2}"));
             }
             eprintln!("  {:?}: worst |Δ| {:.4} at step {}", &case["prompt"].as_str().unwrap()[..20.min(case["prompt"].as_str().unwrap().len())], worst_step.1, worst_step.0);
+            if std::env::var("PER_STEP").is_ok() {
+                eprintln!("    per step: {}", per_step.join(" "));
+            }
         }
         println!("{name}: max |Δ logprob| {max:.4}, mean {:.4} over {n}", sum / n as f64);
     }
