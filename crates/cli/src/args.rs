@@ -83,6 +83,11 @@ pub enum Command {
         #[command(flatten)]
         threads: ThreadArgs,
     },
+    /// Measure prompt-processing and generation speed, as llama-bench does.
+    ///
+    /// For each thread count: one warm-up, then REPS timed runs of each test from an empty
+    /// context with random tokens; prints mean ± stddev tokens/s.
+    Bench(BenchArgs),
     /// Perplexity of a text file, computed as llama.cpp's perplexity tool does.
     Perplexity {
         /// Catalogue name, .gguf file or HF folder.
@@ -153,4 +158,26 @@ pub struct RunArgs {
     pub json: bool,
     #[command(flatten)]
     pub threads: ThreadArgs,
+}
+
+/// Options of `allmende bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Catalogue name, .gguf file or HF folder.
+    pub model: String,
+    /// Prompt lengths to test (pp tests), comma-separated; 0 skips.
+    #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "512")]
+    pub n_prompt: Vec<usize>,
+    /// Generation lengths to test (tg tests), comma-separated; 0 skips.
+    #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128")]
+    pub n_gen: Vec<usize>,
+    /// Thread counts, comma-separated (default: all cores).
+    #[arg(short = 't', long = "threads", value_delimiter = ',')]
+    pub threads: Vec<usize>,
+    /// Timed repetitions per test.
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    pub reps: usize,
+    /// Print one JSON object per test and thread count (JSON lines) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -1,5 +1,6 @@
 //! One module per group of subcommands.
 
+mod bench;
 mod inspect;
 mod logits;
 mod perplexity;
@@ -21,6 +22,7 @@ pub fn dispatch(command: Command) -> Result<()> {
         Command::Logits { model, ids, all_positions, json: _, threads } => {
             logits::run(&model, &ids, all_positions, threads.threads)
         }
+        Command::Bench(args) => bench::run(&args),
         Command::Perplexity { model, file, ctx, json, threads } => perplexity::run(&model, &file, ctx, json, threads.threads),
     }
 }
