@@ -352,7 +352,7 @@ pub enum FormatError {
     },
 
     /// A model configuration value is missing or has the wrong form.
-    #[error("config `{key}`: {message}")]
+    #[error("{}{message}", if key.is_empty() { String::new() } else { format!("config `{key}`: ") })]
     InvalidConfig {
         /// The key.
         key: String,

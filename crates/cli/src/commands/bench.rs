@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use allmende_models::{Logits, Model, ModelOptions};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use crate::args::BenchArgs;
@@ -32,7 +32,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     for &t in &threads {
         let opts = ModelOptions { n_threads: t, ..ModelOptions::default() };
-        let mut model = Model::load(&path, &opts).with_context(|| format!("loading {}", path.display()))?;
+        let mut model = Model::load(&path, &opts).map_err(|e| super::about_path(&path, e))?;
         let n_vocab = model.n_vocab() as u64;
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         let mut next_token = move || {

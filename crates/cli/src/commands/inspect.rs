@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use allmende_formats::{GgufFile, GgufValue, HfFolder};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{json, Map, Value};
 
 /// Builds the inspection report as JSON (the human output prints the same fields).
@@ -85,7 +85,7 @@ fn gguf_value_json(v: &GgufValue) -> Value {
 }
 
 fn gguf_report(path: &Path, with_tensors: bool) -> Result<Value> {
-    let f = GgufFile::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let f = GgufFile::open(path).map_err(|e| super::about_path(path, e))?;
     let arch = f.architecture().unwrap_or("unknown").to_string();
     let key = |k: &str| f.value(&format!("{arch}.{k}")).map(gguf_value_json).unwrap_or(Value::Null);
     let mut params: u64 = 0;
@@ -136,7 +136,7 @@ fn gguf_report(path: &Path, with_tensors: bool) -> Result<Value> {
 }
 
 fn hf_report(dir: &Path, with_tensors: bool) -> Result<Value> {
-    let folder = HfFolder::open(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let folder = HfFolder::open(dir).map_err(|e| super::about_path(dir, e))?;
     let cfg = folder.config();
     let mut params: u64 = 0;
     let mut mix: BTreeMap<String, (u64, u64)> = BTreeMap::new();

@@ -13,7 +13,7 @@ pub fn run(model: &str, ids: &[u32], all_positions: bool, threads: usize) -> Res
     }
     let path = super::store::resolve_model(model)?;
     let opts = ModelOptions { n_threads: threads, ..ModelOptions::default() };
-    let mut m = Model::load(&path, &opts).with_context(|| format!("loading {}", path.display()))?;
+    let mut m = Model::load(&path, &opts).map_err(|e| super::about_path(&path, e))?;
     let n_vocab = m.n_vocab();
     if let Some(bad) = ids.iter().find(|&&id| id as usize >= n_vocab) {
         bail!("token id {bad} is out of range: the model's vocabulary has {n_vocab} tokens");

@@ -7,7 +7,22 @@ mod perplexity;
 mod run;
 mod store;
 
+use std::fmt::Display;
+use std::path::Path;
+
 use anyhow::Result;
+
+/// An error about `path`: the path is prefixed unless the message already names it (the
+/// format readers put the path in their messages).
+pub fn about_path(path: &Path, err: impl Display) -> anyhow::Error {
+    let msg = format!("{err:#}");
+    let shown = path.display().to_string();
+    if msg.contains(&shown) {
+        anyhow::anyhow!(msg)
+    } else {
+        anyhow::anyhow!("{shown}: {msg}")
+    }
+}
 
 use crate::args::Command;
 

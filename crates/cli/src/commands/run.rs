@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 
 use allmende_engine::{GenerateOptions, GenerateOutput, LoadedModel, SamplingParams};
 use allmende_models::ModelOptions;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::args::RunArgs;
@@ -16,7 +16,7 @@ use crate::args::RunArgs;
 pub fn load(model: &str, threads: usize) -> Result<LoadedModel> {
     let path = super::store::resolve_model(model)?;
     let opts = ModelOptions { n_threads: threads, ..ModelOptions::default() };
-    LoadedModel::load(&path, &opts).with_context(|| format!("loading {}", path.display()))
+    LoadedModel::load(&path, &opts).map_err(|e| super::about_path(&path, e))
 }
 
 /// `allmende run MODEL [PROMPT] ...`.

@@ -58,7 +58,7 @@ pub fn list(json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!("{:<30} {:>9}  {:<10} {:<11} {}", "NAME", "SIZE", "STATE", "LICENSE", "DESCRIPTION");
+    println!("{:<30} {:>9}  {:<10} {:<11} DESCRIPTION", "NAME", "SIZE", "STATE", "LICENSE");
     for e in &entries {
         let cat = allmende_store::lookup(e.name);
         let state = match &e.state {
