@@ -4,6 +4,8 @@
 //!
 //! `cargo run --release -p allmende-engine --example golden_diff [MODEL...]`
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic loudly
+
 use allmende_engine::LoadedModel;
 use allmende_models::{Logits, ModelOptions};
 use serde_json::Value;

@@ -13,6 +13,8 @@
 //! A model that is not in the cache fails the test with the command that fetches it: these
 //! tests never pass silently. CI fetches the models first (`.ci/run`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic loudly
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 
