@@ -28,7 +28,7 @@ pub use generate::{
     generate, Detokenizer, FinishReason, GenerateOptions, GenerateOutput, LogitsModel,
     StepLogprobs, Timings,
 };
-pub use loaded::{vocab_from_gguf, LoadError, LoadedModel};
+pub use loaded::{vocab_from_gguf, LoadError, LoadedModel, PerplexityRunError};
 pub use perplexity::{perplexity, Perplexity, PerplexityError};
 pub use sampler::{Sampler, SamplerStage, SamplingParams, TokenLogprob};
 pub use stop::{StopEvent, StopMatcher};

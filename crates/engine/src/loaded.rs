@@ -22,6 +22,7 @@ use allmende_tokenizer::{GgufVocab, Tokenizer, TokenizerError};
 use serde_json::Value;
 
 use crate::generate::{generate, Detokenizer, GenerateOptions, GenerateOutput, LogitsModel};
+use crate::perplexity::{Perplexity, PerplexityError};
 use crate::EngineError;
 
 /// Why a model could not be loaded or used.
@@ -179,6 +180,48 @@ impl LoadedModel {
         let mut detok = StreamDetok { inner: self.tokenizer.stream_decoder(true) };
         Ok(generate(&mut runner, &mut detok, prompt, opts, on_text)?)
     }
+}
+
+impl LoadedModel {
+    /// Perplexity of `text` by llama.cpp's method (see [`crate::perplexity()`]): the text is
+    /// tokenized with special tokens added (BOS where the model adds one) and special-token
+    /// text taken literally, as llama.cpp's perplexity tool does.
+    pub fn perplexity(
+        &mut self,
+        text: &str,
+        n_ctx: usize,
+        on_chunk: impl FnMut(usize, f64),
+    ) -> Result<(Perplexity, usize), PerplexityRunError> {
+        let tokens = self.tokenizer.encode(text, true, false).map_err(LoadError::from)?;
+        let bos = if self.tokenizer.add_bos() { self.tokenizer.bos_id() } else { None };
+        let n_vocab = self.model.n_vocab();
+        let mut cache = self.model.new_cache(n_ctx);
+        let model = &mut self.model;
+        let r = crate::perplexity(
+            &tokens,
+            n_ctx,
+            n_vocab,
+            bos,
+            |chunk| {
+                cache.clear();
+                model.forward(chunk, &mut cache, Logits::All).map(|l| l.to_vec())
+            },
+            on_chunk,
+        )?;
+        Ok((r, tokens.len()))
+    }
+}
+
+/// Why [`LoadedModel::perplexity`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PerplexityRunError {
+    /// Tokenizing the text failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The computation failed (text too short, model error).
+    #[error(transparent)]
+    Perplexity(#[from] PerplexityError),
 }
 
 /// Builds the tokenizer metadata from a GGUF file's `tokenizer.ggml.*` keys.

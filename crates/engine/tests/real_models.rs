@@ -128,23 +128,7 @@ fn check_perplexity(name: &str) {
     let n_ctx = g["ctx"].as_u64().expect("ctx") as usize;
     let text = std::fs::read_to_string(goldens_dir().join("apache-2.0.txt")).expect("text");
     let mut lm = load(name);
-    let tokens = lm.tokenizer.encode(&text, true, false).expect("tokenize");
-    let bos = if lm.tokenizer.add_bos() { lm.tokenizer.bos_id() } else { None };
-    let n_vocab = lm.model.n_vocab();
-    let mut cache = lm.model.new_cache(n_ctx);
-    let model = &mut lm.model;
-    let r = allmende_engine::perplexity(
-        &tokens,
-        n_ctx,
-        n_vocab,
-        bos,
-        |chunk| {
-            cache.clear();
-            model.forward(chunk, &mut cache, Logits::All).map(|l| l.to_vec())
-        },
-        |_, _| {},
-    )
-    .expect("perplexity");
+    let (r, _) = lm.perplexity(&text, n_ctx, |_, _| {}).expect("perplexity");
     let rel = (r.ppl - want).abs() / want;
     eprintln!("{name}: ppl {:.4} (llama.cpp {want:.4}, {:.2}% apart), chunks {:?}", r.ppl, rel * 100.0, r.chunk_ppl);
     assert!(rel < 0.01, "{name}: perplexity {:.4} is more than 1% from llama.cpp's {want:.4}", r.ppl);
