@@ -13,8 +13,15 @@
 use std::sync::OnceLock;
 
 use crate::block::{as_blocks, as_blocks_mut, f32s_as_bytes};
+use crate::gemm::act::{as_act_x, as_act_x_mut, BlockQ8_0X, BlockQ8_1X};
+use crate::gemm::layout::*;
+use crate::gemm::{self, GemmAct, GEMM_MAX_TOKENS};
 use crate::quant::{self, *};
 use crate::{float, GgmlType};
+
+/// An x8 GEMM kernel: 8 interleaved weight rows (`W`, one x8 block per block column) times up to
+/// [`GEMM_MAX_TOKENS`] activation rows (`A` blocks); `out[t][r]` = dot(row r, token t).
+pub(crate) type GemmFn<W, A> = unsafe fn(&[W], &[&[A]], &mut [[f32; 8]]);
 
 /// A table of kernels for one instruction set.
 pub struct Kernels {
@@ -33,7 +40,16 @@ pub struct Kernels {
     pub(crate) dot_q4_k_q8_k: unsafe fn(&[BlockQ4K], &[BlockQ8K]) -> f32,
     pub(crate) dot_q5_k_q8_k: unsafe fn(&[BlockQ5K], &[BlockQ8K]) -> f32,
     pub(crate) dot_q6_k_q8_k: unsafe fn(&[BlockQ6K], &[BlockQ8K]) -> f32,
+    pub(crate) gemm_q4_0_x8: GemmFn<BlockQ4_0x8, BlockQ8_0X>,
+    pub(crate) gemm_q4_1_x8: GemmFn<BlockQ4_1x8, BlockQ8_1X>,
+    pub(crate) gemm_q5_0_x8: GemmFn<BlockQ5_0x8, BlockQ8_0X>,
+    pub(crate) gemm_q8_0_x8: GemmFn<BlockQ8_0x8, BlockQ8_0X>,
+    pub(crate) gemm_q4_k_x8: GemmFn<BlockQ4Kx8, BlockQ8K>,
+    pub(crate) gemm_q5_k_x8: GemmFn<BlockQ5Kx8, BlockQ8K>,
+    pub(crate) gemm_q6_k_x8: GemmFn<BlockQ6Kx8, BlockQ8K>,
     pub(crate) quantize_row_q8_0: unsafe fn(&[f32], &mut [BlockQ8_0]),
+    pub(crate) quantize_row_q8_0x: unsafe fn(&[f32], &mut [BlockQ8_0X]),
+    pub(crate) quantize_row_q8_1x: unsafe fn(&[f32], &mut [BlockQ8_1X]),
     pub(crate) quantize_row_q8_1: unsafe fn(&[f32], &mut [BlockQ8_1]),
     pub(crate) quantize_row_q8_k: unsafe fn(&[f32], &mut [BlockQ8K]),
     pub(crate) axpy_f32: unsafe fn(&mut [f32], f32, &[f32]),
@@ -59,7 +75,16 @@ pub(crate) const SCALAR_TABLE: Kernels = Kernels {
     dot_q4_k_q8_k: q4_k::dot_q4_k_q8_k,
     dot_q5_k_q8_k: q5_k::dot_q5_k_q8_k,
     dot_q6_k_q8_k: q6_k::dot_q6_k_q8_k,
+    gemm_q4_0_x8: gemm::scalar::gemm_q4_0_x8,
+    gemm_q4_1_x8: gemm::scalar::gemm_q4_1_x8,
+    gemm_q5_0_x8: gemm::scalar::gemm_q5_0_x8,
+    gemm_q8_0_x8: gemm::scalar::gemm_q8_0_x8,
+    gemm_q4_k_x8: gemm::scalar::gemm_q4_k_x8,
+    gemm_q5_k_x8: gemm::scalar::gemm_q5_k_x8,
+    gemm_q6_k_x8: gemm::scalar::gemm_q6_k_x8,
     quantize_row_q8_0: q8_0::quantize_row_q8_0,
+    quantize_row_q8_0x: gemm::act::quantize_row_q8_0x,
+    quantize_row_q8_1x: gemm::act::quantize_row_q8_1x,
     quantize_row_q8_1: q8_1::quantize_row_q8_1,
     quantize_row_q8_k: q8_k::quantize_row_q8_k,
     axpy_f32: float::axpy_f32,
@@ -180,6 +205,60 @@ impl Kernels {
         }
     }
 
+    /// Quantize `src` into an activation row for the x8 GEMM kernels of weight type `ty`
+    /// ([`gemm_act_row_bytes`](crate::gemm_act_row_bytes) bytes). The quants are those
+    /// [`Kernels::quantize_row`] gives for `ty.vec_dot_type()`. Panics if `ty` has no x8 kernels
+    /// or the lengths do not match.
+    pub fn quantize_gemm_act(&self, ty: GgmlType, src: &[f32], dst: &mut [u8]) {
+        let Some(need) = gemm::gemm_act_row_bytes(ty, src.len()) else {
+            panic!("quantize_gemm_act: {ty} rows of {} elements have no x8 kernels", src.len());
+        };
+        assert_eq!(dst.len(), need, "{ty}: activation row holds {} bytes, {} elements need {need}", dst.len(), src.len());
+        match gemm::gemm_act_type(ty) {
+            // SAFETY: table features checked at selection (see `vec_dot`); the length check above
+            // ties the destination blocks to `src.len()`.
+            Some(GemmAct::Q8_0X) => unsafe { (self.quantize_row_q8_0x)(src, as_act_x_mut(dst)) },
+            // SAFETY: as above.
+            Some(GemmAct::Q8_1X) => unsafe { (self.quantize_row_q8_1x)(src, as_act_x_mut(dst)) },
+            Some(GemmAct::Q8K) => self.quantize_row(GgmlType::Q8_K, src, dst),
+            None => unreachable!("gemm_act_row_bytes returned Some"),
+        }
+    }
+
+    /// `out[t][r]` = dot product of row r of the x8 group `group` (weight type `ty`, `cols`
+    /// columns, from [`repack_x8`](crate::repack_x8)) with activation row `acts[t]` (from
+    /// [`Kernels::quantize_gemm_act`]). Bit-identical to [`Kernels::vec_dot`] of the original
+    /// row for every table. Panics if `ty` has no x8 kernels or a length does not match.
+    pub fn gemm_x8(&self, ty: GgmlType, cols: usize, group: &[u8], acts: &[&[u8]], out: &mut [[f32; 8]]) {
+        let (Some(gb), Some(ab)) = (gemm::x8_group_bytes(ty, cols), gemm::gemm_act_row_bytes(ty, cols)) else {
+            panic!("gemm_x8: {ty} rows of {cols} elements have no x8 kernels");
+        };
+        assert_eq!(group.len(), gb, "gemm_x8: {ty} group has {} bytes, expected {gb}", group.len());
+        assert_eq!(acts.len(), out.len(), "gemm_x8: {} activation rows, {} output rows", acts.len(), out.len());
+        for a in acts {
+            assert_eq!(a.len(), ab, "gemm_x8: {ty} activation row has {} bytes, expected {ab}", a.len());
+        }
+        for (acts, out) in acts.chunks(GEMM_MAX_TOKENS).zip(out.chunks_mut(GEMM_MAX_TOKENS)) {
+            let n = acts.len();
+            use GgmlType::*;
+            // SAFETY: table features checked at selection (see `vec_dot`); the group and every
+            // activation row hold exactly cols/block_size blocks (lengths checked above), and
+            // at most GEMM_MAX_TOKENS rows are passed, as the kernels require.
+            unsafe {
+                match ty {
+                    Q4_0 => (self.gemm_q4_0_x8)(as_x8(group), &typed(acts, as_act_x)[..n], out),
+                    Q4_1 => (self.gemm_q4_1_x8)(as_x8(group), &typed(acts, as_act_x)[..n], out),
+                    Q5_0 => (self.gemm_q5_0_x8)(as_x8(group), &typed(acts, as_act_x)[..n], out),
+                    Q8_0 => (self.gemm_q8_0_x8)(as_x8(group), &typed(acts, as_act_x)[..n], out),
+                    Q4_K => (self.gemm_q4_k_x8)(as_x8(group), &typed(acts, as_blocks)[..n], out),
+                    Q5_K => (self.gemm_q5_k_x8)(as_x8(group), &typed(acts, as_blocks)[..n], out),
+                    Q6_K => (self.gemm_q6_k_x8)(as_x8(group), &typed(acts, as_blocks)[..n], out),
+                    _ => unreachable!("x8_group_bytes returned Some"),
+                }
+            }
+        }
+    }
+
     /// Σ a·b over two f32 slices of equal length.
     pub fn dot_f32(&self, a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len(), "dot_f32: lengths {} and {}", a.len(), b.len());
@@ -207,7 +286,13 @@ impl std::fmt::Debug for Kernels {
     }
 }
 
+/// Up to [`GEMM_MAX_TOKENS`] byte rows viewed as block slices (unused slots empty).
+fn typed<'a, A>(rows: &[&'a [u8]], view: fn(&'a [u8]) -> &'a [A]) -> [&'a [A]; GEMM_MAX_TOKENS] {
+    std::array::from_fn(|i| rows.get(i).map_or(&[][..], |r| view(r)))
+}
+
 /// Bytes of a row of `n` elements of `ty`; panics if `n` is not a whole number of blocks.
+#[inline]
 pub(crate) fn row_bytes(ty: GgmlType, n: usize) -> usize {
     match ty.row_bytes(n) {
         Some(b) => b,

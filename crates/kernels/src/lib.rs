@@ -7,7 +7,9 @@
 //!
 //! The byte-level API (`dequantize_row`, `quantize_row`, `vec_dot`) is what the rest of the
 //! workspace uses; contract violations (lengths that are not whole blocks) are programmer bugs
-//! and panic. `ALLMENDE_ISA=scalar|avx2` forces a kernel table; [`isa_name`] reports the active
+//! and panic. Batched matrix products go through the x8 GEMM path ([`gemm`]: `repack_x8`,
+//! `quantize_gemm_act`, `gemm_x8`), whose outputs are bit-identical to `vec_dot`; quantized
+//! `vec_dot`s are themselves bit-identical to the scalar reference on every table. `ALLMENDE_ISA=scalar|avx2` forces a kernel table; [`isa_name`] reports the active
 //! one.
 //!
 //! Reference: ggml (`ggml-common.h`, `ggml-quants.c`, `ggml-cpu/quants.c`) for layouts and
@@ -16,6 +18,7 @@
 pub mod block;
 mod dispatch;
 mod float;
+pub mod gemm;
 mod ggml_type;
 pub mod quant;
 #[cfg(target_arch = "x86_64")]
@@ -26,6 +29,7 @@ mod tests;
 
 pub use block::{as_blocks, as_blocks_mut, blocks_as_bytes, Block};
 pub use dispatch::{isa_name, kernels, Kernels, SCALAR};
+pub use gemm::{gemm_act_row_bytes, has_x8, repack_x8, unpack_x8_row, x8_group_bytes, GEMM_MAX_TOKENS, X8_ROWS};
 pub use ggml_type::GgmlType;
 
 /// Dequantize `dst.len()` elements of type `ty` stored in `src` into f32 (scalar reference).
@@ -52,6 +56,18 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) {
 /// Panics if the lengths do not match `n`, or if `ty` is not a weight type.
 pub fn vec_dot(ty: GgmlType, n: usize, w: &[u8], a: &[u8]) -> f32 {
     kernels().vec_dot(ty, n, w, a)
+}
+
+/// Quantize `src` into an activation row for the x8 GEMM kernels of weight type `ty` (active
+/// table); see [`Kernels::quantize_gemm_act`].
+pub fn quantize_gemm_act(ty: GgmlType, src: &[f32], dst: &mut [u8]) {
+    kernels().quantize_gemm_act(ty, src, dst)
+}
+
+/// Dot products of the 8 rows of an x8 group with up to any number of activation rows (active
+/// table); see [`Kernels::gemm_x8`].
+pub fn gemm_x8(ty: GgmlType, cols: usize, group: &[u8], acts: &[&[u8]], out: &mut [[f32; 8]]) {
+    kernels().gemm_x8(ty, cols, group, acts, out)
 }
 
 /// Σ a·b over two f32 slices of equal length (panics otherwise).

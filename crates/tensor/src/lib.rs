@@ -2,9 +2,10 @@
 //! and row-parallel matrix ops that call the kernels. No model knowledge.
 
 mod bytes;
+mod matmul;
 mod pool;
 mod qmatrix;
 
 pub use bytes::{ByteView, Storage};
 pub use pool::ThreadPool;
-pub use qmatrix::{QMatrix, TensorError};
+pub use qmatrix::{Layout, QMatrix, TensorError};

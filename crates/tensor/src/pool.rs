@@ -5,6 +5,11 @@
 //! sleep, because a decoder issues hundreds of small jobs per token and a condvar wake-up per
 //! job would dominate. The job closure borrows from the caller's stack; that is sound because
 //! `run` does not return before every worker is done with it.
+//!
+//! `for_each_chunk` is the dynamic variant: items are claimed in chunks from a shared counter by
+//! whichever threads are running, and the caller closes the job once the counter is exhausted,
+//! so a worker the OS has not scheduled (a busy or shared machine) is simply left out instead
+//! of stalling the whole op; the caller then waits only for workers that did join.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -12,11 +17,23 @@ use std::thread::JoinHandle;
 
 type JobRef = &'static (dyn Fn(usize) + Sync);
 
+/// The published job: the closure, its epoch, and whether every worker must run it (`run`) or
+/// any may (`for_each_chunk`).
+#[derive(Clone, Copy)]
+struct Job {
+    f: JobRef,
+    epoch: u64,
+    all: bool,
+}
+
 struct Shared {
     epoch: AtomicU64,
+    /// Workers yet to finish an all-threads job.
     pending: AtomicUsize,
+    /// Workers inside an any-threads job.
+    active: AtomicUsize,
     shutdown: AtomicBool,
-    job: Mutex<Option<JobRef>>,
+    job: Mutex<Option<Job>>,
     sleep_lock: Mutex<()>,
     wake: Condvar,
 }
@@ -43,6 +60,7 @@ impl ThreadPool {
         let shared = Arc::new(Shared {
             epoch: AtomicU64::new(0),
             pending: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             job: Mutex::new(None),
             sleep_lock: Mutex::new(()),
@@ -77,22 +95,66 @@ impl ThreadPool {
         }
         // One job at a time, even if the pool is shared between callers.
         let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        self.shared.pending.store(self.workers.len(), Ordering::SeqCst);
         // SAFETY: the 'static lifetime is a lie told only to the workers: this function does not
         // return (and so `f` stays alive) until `pending` reaches zero, which every worker
         // signals after its last use of the reference; the slot is cleared before returning.
-        let job: JobRef = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), JobRef>(f) };
-        *self.shared.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(job);
-        self.shared.pending.store(self.workers.len(), Ordering::SeqCst);
-        {
-            let _g = self.shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.shared.epoch.fetch_add(1, Ordering::SeqCst);
-            self.shared.wake.notify_all();
-        }
+        unsafe { self.publish(f, true) };
         f(0);
         while self.shared.pending.load(Ordering::Acquire) != 0 {
             std::hint::spin_loop();
         }
         *self.shared.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Puts `f` in the job slot under a new epoch and wakes the workers.
+    ///
+    /// # Safety
+    /// The caller must keep `f` alive until every worker that can take it is done with it:
+    /// for `all` jobs until `pending` is 0, otherwise until the slot is closed and `active` is 0.
+    unsafe fn publish(&self, f: &(dyn Fn(usize) + Sync), all: bool) {
+        // SAFETY: lifetime erasure only; the caller upholds the contract above.
+        let f: JobRef = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), JobRef>(f) };
+        let mut slot = self.shared.job.lock().unwrap_or_else(|e| e.into_inner());
+        let epoch = self.shared.epoch.load(Ordering::Acquire) + 1;
+        *slot = Some(Job { f, epoch, all });
+        drop(slot);
+        let _g = self.shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.shared.epoch.store(epoch, Ordering::SeqCst);
+        self.shared.wake.notify_all();
+    }
+
+    /// Runs `f(range)` over `0..n` cut into ranges of `chunk` items (the last may be shorter),
+    /// each claimed by whichever thread comes first; the caller takes part and returns when all
+    /// ranges are done. Threads that start late are left out (see the module doc), so `f` must
+    /// not rely on which thread runs a range. Ranges run in increasing order of claim.
+    pub fn for_each_chunk(&self, n: usize, chunk: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
+        let chunk = chunk.max(1);
+        if self.n_threads == 1 || n <= chunk {
+            for start in (0..n).step_by(chunk) {
+                f(start..(start + chunk).min(n));
+            }
+            return;
+        }
+        let next = AtomicUsize::new(0);
+        let work = |_: usize| loop {
+            let start = next.fetch_add(chunk, Ordering::Relaxed);
+            if start >= n {
+                return;
+            }
+            f(start..(start + chunk).min(n));
+        };
+        let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the slot is closed below before `work` goes out of scope, and this function
+        // waits for `active` to reach zero, which every worker that took the job signals after
+        // its last use of it; a worker that finds the slot closed never touches `work`.
+        unsafe { self.publish(&work, false) };
+        work(0);
+        // Every range is claimed: close the job to workers that have not joined yet.
+        *self.shared.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        while self.shared.active.load(Ordering::Acquire) != 0 {
+            std::hint::spin_loop();
+        }
     }
 
     /// Splits `0..n` into one contiguous range per thread (aligned to `align` items) and runs
@@ -119,7 +181,8 @@ impl ThreadPool {
 }
 
 fn worker_loop(shared: &Shared, index: usize) {
-    let mut seen = 0u64;
+    // The last epoch noticed, and the epoch of the last job run (a job runs at most once).
+    let (mut seen, mut done) = (0u64, 0u64);
     loop {
         let mut spins = 0;
         loop {
@@ -140,11 +203,29 @@ fn worker_loop(shared: &Shared, index: usize) {
             }
         }
         seen = shared.epoch.load(Ordering::Acquire);
-        let job = *shared.job.lock().unwrap_or_else(|e| e.into_inner());
+        let job = {
+            let slot = shared.job.lock().unwrap_or_else(|e| e.into_inner());
+            match *slot {
+                Some(job) if job.epoch > done => {
+                    if !job.all {
+                        // Counted while the slot is locked, so the caller, which closes the
+                        // slot under the same lock before waiting, cannot miss this worker.
+                        shared.active.fetch_add(1, Ordering::AcqRel);
+                    }
+                    Some(job)
+                }
+                _ => None,
+            }
+        };
         if let Some(job) = job {
-            job(index);
+            done = job.epoch;
+            (job.f)(index);
+            if job.all {
+                shared.pending.fetch_sub(1, Ordering::AcqRel);
+            } else {
+                shared.active.fetch_sub(1, Ordering::AcqRel);
+            }
         }
-        shared.pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -180,6 +261,31 @@ mod tests {
                 hits[i].fetch_add(1, Ordering::Relaxed);
             });
             assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+        }
+    }
+
+    #[test]
+    fn chunks_cover_everything_once_between_static_jobs() {
+        for threads in [1, 2, 3] {
+            let pool = ThreadPool::new(threads);
+            for n in [0usize, 1, 5, 31, 32, 33, 1000] {
+                for chunk in [1, 4, 64] {
+                    let seen: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+                    pool.for_each_chunk(n, chunk, &|r| {
+                        assert!(r.len() <= chunk && !r.is_empty());
+                        for i in r {
+                            seen[i].fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                    assert!(seen.iter().all(|s| s.load(Ordering::Relaxed) == 1), "n={n} chunk={chunk}");
+                    // An all-threads job right after still reaches every index exactly once.
+                    let hits: Vec<AtomicUsize> = (0..pool.n_threads()).map(|_| AtomicUsize::new(0)).collect();
+                    pool.run(&|i| {
+                        hits[i].fetch_add(1, Ordering::Relaxed);
+                    });
+                    assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+                }
+            }
         }
     }
 

@@ -1,7 +1,14 @@
 //! `QMatrix`: a 2-D weight matrix stored row-major in one GGML type (float or block-quantized),
 //! kept exactly as the file stores it (zero-copy when mmapped), and the matrix multiply that
-//! models use: `out[t][r] = dot(w[r], x[t])`, rows split across the thread pool, activations
-//! converted once per call to the type the kernels pair with the weight type.
+//! models use: `out[t][r] = dot(w[r], x[t])`.
+//!
+//! Types with x8 GEMM kernels (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K) are multiplied from a
+//! row-interleaved copy ([`Layout::X8`], built once, on the first `matmul` or by
+//! [`QMatrix::repack`]); the file bytes stay the source of `row`/`dequantize_row`. The x8 path
+//! (`matmul.rs`) gives every output bit-identical to `vec_dot` of the original row, whatever the
+//! batch size or thread count. Other types use one `vec_dot` per (row, token).
+
+use std::sync::{Arc, OnceLock};
 
 use allmende_kernels::{self as kernels, GgmlType};
 
@@ -40,6 +47,16 @@ pub enum TensorError {
     NotAWeightType(GgmlType),
 }
 
+/// The layout `matmul` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// The file's row-major blocks (`vec_dot` per row and token).
+    Rows,
+    /// Groups of 8 interleaved rows (`allmende_kernels::repack_x8`), multiplied by the x8 GEMM
+    /// kernels; the last group is padded with zero rows.
+    X8,
+}
+
 /// A weight matrix `[rows x cols]`, row-major, each row `cols` elements of `ty`.
 #[derive(Clone, Debug)]
 pub struct QMatrix {
@@ -48,6 +65,8 @@ pub struct QMatrix {
     cols: usize,
     row_bytes: usize,
     data: ByteView,
+    /// The x8 copy, built once and shared by clones (`None` inside: no x8 kernels for `ty`).
+    x8: Arc<OnceLock<Option<Vec<u8>>>>, // [rows.div_ceil(8) groups x x8_group_bytes]
 }
 
 impl QMatrix {
@@ -58,11 +77,11 @@ impl QMatrix {
         }
         let row_bytes =
             ty.row_bytes(cols).ok_or(TensorError::PartialBlock { ty, cols, block: ty.block_size() })?;
-        let expected = row_bytes.checked_mul(rows).unwrap_or(usize::MAX);
+        let expected = row_bytes.saturating_mul(rows);
         if data.len() != expected {
             return Err(TensorError::SizeMismatch { ty, rows, cols, expected, got: data.len() });
         }
-        Ok(QMatrix { ty, rows, cols, row_bytes, data })
+        Ok(QMatrix { ty, rows, cols, row_bytes, data, x8: Arc::new(OnceLock::new()) })
     }
 
     /// An owned F32 matrix from row-major values.
@@ -127,15 +146,51 @@ impl QMatrix {
         out
     }
 
+    /// The layout `matmul` uses: [`Layout::X8`] for types with x8 kernels (repacked on first
+    /// use), [`Layout::Rows`] otherwise.
+    pub fn layout(&self) -> Layout {
+        if kernels::x8_group_bytes(self.ty, self.cols).is_some() {
+            Layout::X8
+        } else {
+            Layout::Rows
+        }
+    }
+
+    /// Builds the x8 copy now (in parallel on `pool`) instead of on the first `matmul`; a no-op
+    /// for [`Layout::Rows`] matrices and when it already exists. Returns the bytes the copy
+    /// takes (0 when there is none).
+    pub fn repack(&self, pool: &ThreadPool) -> usize {
+        self.x8(pool).map_or(0, <[u8]>::len)
+    }
+
+    /// The x8 copy, built on first use.
+    pub(crate) fn x8(&self, pool: &ThreadPool) -> Option<&[u8]> {
+        self.x8.get_or_init(|| crate::matmul::repack(self, pool)).as_deref()
+    }
+
     /// Matrix multiply: for each of the `n_tok` activation rows in `x` (`[n_tok x cols]`),
     /// writes `out[t*rows + r] = dot(self.row(r), x[t])` (`out` is `[n_tok x rows]`).
     /// `scratch` holds the converted activations between calls, so steady-state calls do not
-    /// allocate.
+    /// allocate. Each output is bit-identical to [`allmende_kernels::vec_dot`] of row r with
+    /// token t's converted activations, for any `n_tok` and any pool size.
     pub fn matmul(&self, pool: &ThreadPool, x: &[f32], n_tok: usize, out: &mut [f32], scratch: &mut Vec<u8>) {
         assert_eq!(x.len(), n_tok * self.cols, "matmul: x has {} values, expected {} x {}", x.len(), n_tok, self.cols);
         assert_eq!(out.len(), n_tok * self.rows, "matmul: out has {} values, expected {} x {}", out.len(), n_tok, self.rows);
+        if n_tok == 0 || self.rows == 0 {
+            return;
+        }
+        match self.x8(pool) {
+            Some(w8) => crate::matmul::matmul_x8(self, w8, pool, x, n_tok, out, scratch),
+            None => self.matmul_rows(pool, x, n_tok, out, scratch),
+        }
+    }
+
+    /// The row-layout multiply: one `vec_dot` per (row, token), rows split across the pool.
+    fn matmul_rows(&self, pool: &ThreadPool, x: &[f32], n_tok: usize, out: &mut [f32], scratch: &mut Vec<u8>) {
         let act_ty = self.ty.vec_dot_type();
-        let act_row = act_ty.row_bytes(self.cols).expect("activation type shares the weight block size");
+        let Some(act_row) = act_ty.row_bytes(self.cols) else {
+            panic!("matmul: {} rows of {} elements cannot be converted to {act_ty}", self.ty, self.cols);
+        };
         scratch.resize(act_row * n_tok, 0);
         for (src, dst) in x.chunks_exact(self.cols).zip(scratch.chunks_exact_mut(act_row)) {
             kernels::quantize_row(act_ty, src, dst);
@@ -164,10 +219,10 @@ impl QMatrix {
 
 /// A raw pointer that may be shared across the pool's threads; every use writes disjoint
 /// elements.
-struct SyncPtr(*mut f32);
+pub(crate) struct SyncPtr<T>(pub(crate) *mut T);
 // SAFETY: the pointer is only used to write disjoint indices from different threads while the
-// owning slice is mutably borrowed by `matmul` for the whole parallel section.
-unsafe impl Sync for SyncPtr {}
+// owning slice is mutably borrowed for the whole parallel section.
+unsafe impl<T> Sync for SyncPtr<T> {}
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,6 @@
 //! x86-64 kernel tables. `AVX2` needs AVX2 + FMA + F16C (Haswell and later, Zen and later) and
-//! overrides every dot product, the Q8 activation quantizers and the f32 helpers; dequantization
-//! and weight quantization stay scalar.
+//! overrides every dot product, the x8 GEMM kernels, the Q8 activation quantizers and the f32
+//! helpers; dequantization and weight quantization stay scalar.
 
 pub(crate) mod avx2;
 
@@ -24,7 +24,16 @@ pub(crate) static AVX2: Kernels = Kernels {
     dot_q4_k_q8_k: avx2::kquants::dot_q4_k_q8_k,
     dot_q5_k_q8_k: avx2::kquants::dot_q5_k_q8_k,
     dot_q6_k_q8_k: avx2::kquants::dot_q6_k_q8_k,
+    gemm_q4_0_x8: avx2::gemm_legacy::gemm_q4_0_x8,
+    gemm_q4_1_x8: avx2::gemm_legacy::gemm_q4_1_x8,
+    gemm_q5_0_x8: avx2::gemm_legacy::gemm_q5_0_x8,
+    gemm_q8_0_x8: avx2::gemm_legacy::gemm_q8_0_x8,
+    gemm_q4_k_x8: avx2::gemm_kquants::gemm_q4_k_x8,
+    gemm_q5_k_x8: avx2::gemm_kquants::gemm_q5_k_x8,
+    gemm_q6_k_x8: avx2::gemm_kquants::gemm_q6_k_x8,
     quantize_row_q8_0: avx2::quantize::quantize_row_q8_0,
+    quantize_row_q8_0x: avx2::quantize::quantize_row_q8_0x,
+    quantize_row_q8_1x: avx2::quantize::quantize_row_q8_1x,
     quantize_row_q8_1: avx2::quantize::quantize_row_q8_1,
     quantize_row_q8_k: avx2::quantize::quantize_row_q8_k,
     axpy_f32: avx2::float::axpy_f32,

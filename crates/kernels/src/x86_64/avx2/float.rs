@@ -1,6 +1,7 @@
 //! AVX2/FMA float kernels: f32·f32, f16·f32 (F16C) and bf16·f32 dot products on raw byte rows
 //! (any alignment), and the f32 helpers `axpy` and `scale`. Four 8-lane accumulators over
-//! 32-element chunks; the tail goes to the scalar reference.
+//! 32-element chunks, then 8-element chunks, then the last 0..7 elements through a zero-padded
+//! 8-lane buffer (short rows, such as attention over a few positions, stay vectorised).
 
 use std::arch::x86_64::*;
 
@@ -28,8 +29,22 @@ pub(crate) unsafe fn dot_f32_f32(w: &[u8], a: &[u8]) -> f32 {
         }
         i += 32;
     }
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n floats in both rows; unaligned loads.
+        let (x, y) = unsafe { (_mm256_loadu_ps(wp.add(i)), _mm256_loadu_ps(ap.add(i))) };
+        acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
+        i += 8;
+    }
+    if i < n {
+        let (mut xb, mut yb) = ([0f32; 8], [0f32; 8]);
+        for j in i..n {
+            xb[j - i] = f32::from_le_bytes([w[4 * j], w[4 * j + 1], w[4 * j + 2], w[4 * j + 3]]);
+            yb[j - i] = f32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]]);
+        }
+        acc[1] = _mm256_fmadd_ps(load_f32x8(&xb, 0), load_f32x8(&yb, 0), acc[1]);
+    }
     let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-    hsum_ps(sum) + scalar::dot_f32_f32(&w[4 * main..], &a[4 * main..])
+    hsum_ps(sum)
 }
 
 /// Σ w·a for an f16 row and an f32 row, both as bytes.
@@ -53,8 +68,24 @@ pub(crate) unsafe fn dot_f16_f32(w: &[u8], a: &[u8]) -> f32 {
         }
         i += 32;
     }
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n elements: 16 bytes of halves and 32 bytes of floats in bounds.
+        let (h, y) = unsafe { (_mm_loadu_si128(wp.add(i).cast()), _mm256_loadu_ps(ap.add(i))) };
+        acc[0] = _mm256_fmadd_ps(_mm256_cvtph_ps(h), y, acc[0]);
+        i += 8;
+    }
+    if i < n {
+        let (mut hb, mut yb) = ([0u16; 8], [0f32; 8]);
+        for j in i..n {
+            hb[j - i] = u16::from_le_bytes([w[2 * j], w[2 * j + 1]]);
+            yb[j - i] = f32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]]);
+        }
+        // SAFETY: `hb` is 16 readable bytes.
+        let h = unsafe { _mm_loadu_si128(hb.as_ptr().cast()) };
+        acc[1] = _mm256_fmadd_ps(_mm256_cvtph_ps(h), load_f32x8(&yb, 0), acc[1]);
+    }
     let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-    hsum_ps(sum) + scalar::dot_f16_f32(&w[2 * main..], &a[4 * main..])
+    hsum_ps(sum)
 }
 
 /// Σ w·a for a bf16 row and an f32 row, both as bytes.
@@ -79,8 +110,21 @@ pub(crate) unsafe fn dot_bf16_f32(w: &[u8], a: &[u8]) -> f32 {
         }
         i += 32;
     }
+    while i < n {
+        let mut hb = [0u16; 8];
+        let mut yb = [0f32; 8];
+        for j in i..n.min(i + 8) {
+            hb[j - i] = u16::from_le_bytes([w[2 * j], w[2 * j + 1]]);
+            yb[j - i] = f32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]]);
+        }
+        // SAFETY: `hb` is 16 readable bytes.
+        let h = unsafe { _mm_loadu_si128(hb.as_ptr().cast()) };
+        let x = _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)));
+        acc[0] = _mm256_fmadd_ps(x, load_f32x8(&yb, 0), acc[0]);
+        i += 8;
+    }
     let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-    hsum_ps(sum) + scalar::dot_bf16_f32(&w[2 * main..], &a[4 * main..])
+    hsum_ps(sum)
 }
 
 /// y += alpha·x (fused multiply-add, so results may differ from scalar in the last bit).

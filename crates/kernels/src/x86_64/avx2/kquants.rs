@@ -3,12 +3,13 @@
 //! One super-block per iteration. Weights are unpacked to unsigned bytes (offsets such as Q6_K's
 //! −32 and Q3_K's −4 are applied afterwards through the activations' `bsums`), multiplied with
 //! the activation bytes by `maddubs` into i16 pairs, and scaled per group by `madd` with the
-//! group scales, so every sub-block sum stays exact in i32. The scalar versions in `quant/` are
-//! the specification. Reference: `ggml-cpu/arch/x86/quants.c` (ideas, written anew).
+//! group scales, so every sub-block sum stays exact in i32; the block's f32 term is then added
+//! exactly as the scalar reference does, so results are bit-identical to it. The scalar versions
+//! in `quant/` are the specification. Reference: `ggml-cpu/arch/x86/quants.c` (ideas, written anew).
 
 use std::arch::x86_64::*;
 
-use super::util::{f16x, hsum_epi32, hsum_ps, lane_scales, load_i8x32, load_u8x32};
+use super::util::{f16x, hsum_epi32, lane_scales, load_i8x32, load_u8x32};
 use crate::quant::k_common::scale_min_k4;
 use crate::quant::q3_k::q3k_scales;
 use crate::quant::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
@@ -100,13 +101,11 @@ fn k4_scales(scales: &[u8; 12], y: &BlockQ8K) -> ([i16; 8], i32) {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn dot_q4_k_q8_k(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
     assert_eq!(w.len(), a.len());
-    let mut acc = _mm256_setzero_ps();
-    let mut mins = 0.0f32;
+    let mut sum = 0.0f32;
     let m4 = _mm256_set1_epi8(0x0f);
     for (x, y) in w.iter().zip(a) {
         let dy = y.d();
         let (sc, summs) = k4_scales(&x.scales, y);
-        mins += dy * f16x(x.dmin) * summs as f32;
         let mut sumi = _mm256_setzero_si256();
         for j in 0..4 {
             let q = load_u8x32(&x.qs, 32 * j);
@@ -118,9 +117,9 @@ pub(crate) unsafe fn dot_q4_k_q8_k(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
             let p1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1]));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * f16x(x.d)), _mm256_cvtepi32_ps(sumi), acc);
+        sum += dy * f16x(x.d) * hsum_epi32(sumi) as f32 - dy * f16x(x.dmin) * summs as f32;
     }
-    hsum_ps(acc) - mins
+    sum
 }
 
 /// Σ w·a over Q5_K weights and Q8_K activations.
@@ -130,13 +129,11 @@ pub(crate) unsafe fn dot_q4_k_q8_k(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn dot_q5_k_q8_k(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
     assert_eq!(w.len(), a.len());
-    let mut acc = _mm256_setzero_ps();
-    let mut mins = 0.0f32;
+    let mut sum = 0.0f32;
     let (m4, m1, m2) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(1), _mm256_set1_epi8(2));
     for (x, y) in w.iter().zip(a) {
         let dy = y.d();
         let (sc, summs) = k4_scales(&x.scales, y);
-        mins += dy * f16x(x.dmin) * summs as f32;
         let mut hb = load_u8x32(&x.qh, 0);
         let mut sumi = _mm256_setzero_si256();
         for j in 0..4 {
@@ -153,9 +150,9 @@ pub(crate) unsafe fn dot_q5_k_q8_k(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
             let p1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1]));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * f16x(x.d)), _mm256_cvtepi32_ps(sumi), acc);
+        sum += dy * f16x(x.d) * hsum_epi32(sumi) as f32 - dy * f16x(x.dmin) * summs as f32;
     }
-    hsum_ps(acc) - mins
+    sum
 }
 
 /// Σ w·a over Q6_K weights and Q8_K activations.

@@ -4,6 +4,8 @@
 //! (or whole 8/32-lane chunks) and leave any remainder to the scalar reference.
 
 pub(crate) mod float;
+pub(crate) mod gemm_kquants;
+pub(crate) mod gemm_legacy;
 pub(crate) mod kquants;
 pub(crate) mod legacy;
 pub(crate) mod quantize;

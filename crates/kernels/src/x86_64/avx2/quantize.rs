@@ -10,6 +10,7 @@ use std::arch::x86_64::*;
 
 use super::util::load_f32x8;
 use crate::block::f32_to_f16;
+use crate::gemm::act::{widen_rows, BlockQ8_0X, BlockQ8_1X};
 use crate::quant::{BlockQ8K, BlockQ8_0, BlockQ8_1, QK_K};
 
 /// Largest |x| over 32 floats at `x[off..]`.
@@ -95,6 +96,26 @@ pub(crate) unsafe fn quantize_row_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
         let sum = super::util::hsum_epi32(s32);
         b.s = f32_to_f16(sum as f32 * d);
     }
+}
+
+/// Quantize `x` into Q8_0X blocks: `quantize_row_q8_0` block by block, widened.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn quantize_row_q8_0x(x: &[f32], y: &mut [BlockQ8_0X]) {
+    // SAFETY: the caller guarantees the CPU features `quantize_row_q8_0` needs.
+    widen_rows(x, y, |x, b| unsafe { quantize_row_q8_0(x, b) }, BlockQ8_0X::from_q8_0)
+}
+
+/// Quantize `x` into Q8_1X blocks: `quantize_row_q8_1` block by block, widened.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn quantize_row_q8_1x(x: &[f32], y: &mut [BlockQ8_1X]) {
+    // SAFETY: the caller guarantees the CPU features `quantize_row_q8_1` needs.
+    widen_rows(x, y, |x, b| unsafe { quantize_row_q8_1(x, b) }, BlockQ8_1X::from_q8_1)
 }
 
 /// Quantize `x` into Q8_K blocks, bit-identical to `quantize_row_q8_K_ref`.
