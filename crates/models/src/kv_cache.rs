@@ -1,8 +1,66 @@
-//! The KV cache: keys and values of every layer for up to `n_ctx` positions, f32, allocated
-//! once. Layout per layer is `[n_head_kv][n_ctx][head_dim]`, so the attention loop of one head
-//! reads its keys and values contiguously.
+//! The KV cache: keys and values of every layer for up to `n_ctx` positions, stored as f32 or
+//! f16 ([`KvType`]), allocated once. Keys are `[n_head_kv][n_ctx][head_dim]` per layer (a key is
+//! one contiguous row, dotted with a query); values are transposed, `[n_head_kv][head_dim][n_ctx]`
+//! (each output element is one contiguous dot product of the softmax weights with a value
+//! column), as llama.cpp's `v_trans` layout. So attention needs only dot products, which the
+//! kernels crate provides for f32·f32 and f16·f32 rows.
+//!
+//! The storage is zero-initialised through the allocator's zeroed path (`vec![0; n]` of a
+//! primitive), so the pages of positions never written stay untouched and do not count as
+//! resident memory. F16 halves the cache, as llama.cpp's default `--cache-type-k/v f16`; values
+//! are rounded to nearest-even when stored and widened exactly when read. F16 values are kept
+//! as little-endian bytes, the form the kernels' `vec_dot(F16, ..)` reads.
+//!
+//! ref: llama.cpp `src/llama-kv-cache.cpp` (f16 K/V by default, transposed V without flash
+//! attention).
+
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 use crate::spec::DecoderSpec;
+
+/// The element type of the KV cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KvType {
+    /// 4 bytes per value: exact, for parity with transformers.
+    F32,
+    /// 2 bytes per value (IEEE half), as llama.cpp's default.
+    F16,
+}
+
+impl KvType {
+    /// Bytes per stored value.
+    pub fn size(self) -> usize {
+        match self {
+            KvType::F32 => 4,
+            KvType::F16 => 2,
+        }
+    }
+}
+
+impl std::fmt::Display for KvType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KvType::F32 => "f32",
+            KvType::F16 => "f16",
+        })
+    }
+}
+
+/// The cache's storage.
+#[derive(Clone, Debug)]
+enum Store {
+    F32 { k: Vec<f32>, v: Vec<f32> }, // k: [n_layer][n_head_kv][n_ctx][head_dim], v: [n_layer][n_head_kv][head_dim][n_ctx]
+    F16 { k: Vec<u8>, v: Vec<u8> },   // the same, 2 little-endian bytes per value
+}
+
+/// One layer's keys (`[n_head_kv][n_ctx][head_dim]`) and transposed values
+/// (`[n_head_kv][head_dim][n_ctx]`); F16 as little-endian bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum KvLayer<'a> {
+    F32 { k: &'a [f32], v: &'a [f32] },
+    F16 { k: &'a [u8], v: &'a [u8] },
+}
 
 /// Keys and values of the positions processed so far.
 #[derive(Clone, Debug)]
@@ -12,23 +70,23 @@ pub struct KvCache {
     n_layer: usize,
     n_head_kv: usize,
     head_dim: usize,
-    k: Vec<f32>, // [n_layer][n_head_kv][n_ctx][head_dim]
-    v: Vec<f32>, // [n_layer][n_head_kv][n_ctx][head_dim]
+    store: Store,
 }
 
 impl KvCache {
-    /// An empty cache for `n_ctx` positions of a model with this spec.
+    /// An empty f32 cache for `n_ctx` positions of a model with this spec.
     pub fn new(spec: &DecoderSpec, n_ctx: usize) -> KvCache {
+        KvCache::with_type(spec, n_ctx, KvType::F32)
+    }
+
+    /// An empty cache of `ty` for `n_ctx` positions of a model with this spec.
+    pub fn with_type(spec: &DecoderSpec, n_ctx: usize, ty: KvType) -> KvCache {
         let size = spec.n_layer * spec.n_head_kv * n_ctx * spec.head_dim;
-        KvCache {
-            n_ctx,
-            len: 0,
-            n_layer: spec.n_layer,
-            n_head_kv: spec.n_head_kv,
-            head_dim: spec.head_dim,
-            k: vec![0.0; size],
-            v: vec![0.0; size],
-        }
+        let store = match ty {
+            KvType::F32 => Store::F32 { k: vec![0.0; size], v: vec![0.0; size] },
+            KvType::F16 => Store::F16 { k: vec![0; 2 * size], v: vec![0; 2 * size] },
+        };
+        KvCache { n_ctx, len: 0, n_layer: spec.n_layer, n_head_kv: spec.n_head_kv, head_dim: spec.head_dim, store }
     }
 
     /// Positions filled (the position the next token gets).
@@ -44,6 +102,19 @@ impl KvCache {
     /// Capacity in positions.
     pub fn n_ctx(&self) -> usize {
         self.n_ctx
+    }
+
+    /// The element type.
+    pub fn kv_type(&self) -> KvType {
+        match self.store {
+            Store::F32 { .. } => KvType::F32,
+            Store::F16 { .. } => KvType::F16,
+        }
+    }
+
+    /// Bytes the keys and values take at full capacity (resident only once written).
+    pub fn size_bytes(&self) -> usize {
+        2 * self.n_layer * self.n_head_kv * self.n_ctx * self.head_dim * self.kv_type().size()
     }
 
     /// Forgets every position.
@@ -66,29 +137,122 @@ impl KvCache {
         self.len = len;
     }
 
-    fn layer_range(&self, layer: usize) -> std::ops::Range<usize> {
-        let size = self.n_head_kv * self.n_ctx * self.head_dim;
-        layer * size..(layer + 1) * size
+    /// Values of one layer (per K or V).
+    fn layer_size(&self) -> usize {
+        self.n_head_kv * self.n_ctx * self.head_dim
     }
 
-    /// Keys and values of `layer`, `[n_head_kv][n_ctx][head_dim]` each.
-    pub(crate) fn layer(&self, layer: usize) -> (&[f32], &[f32]) {
-        let r = self.layer_range(layer);
-        (&self.k[r.clone()], &self.v[r])
+    /// Keys and values of `layer`.
+    pub(crate) fn layer(&self, layer: usize) -> KvLayer<'_> {
+        let size = self.layer_size();
+        let r = layer * size..(layer + 1) * size;
+        match &self.store {
+            Store::F32 { k, v } => KvLayer::F32 { k: &k[r.clone()], v: &v[r] },
+            Store::F16 { k, v } => KvLayer::F16 { k: &k[2 * r.start..2 * r.end], v: &v[2 * r.start..2 * r.end] },
+        }
     }
 
     /// Writes `n` tokens' keys and values (`[n][n_head_kv * head_dim]`) of `layer` at positions
     /// `pos0..pos0 + n`.
     pub(crate) fn store(&mut self, layer: usize, pos0: usize, n: usize, k: &[f32], v: &[f32]) {
         let (hd, n_ctx, kv_dim) = (self.head_dim, self.n_ctx, self.n_head_kv * self.head_dim);
-        let r = self.layer_range(layer);
-        let (kc, vc) = (&mut self.k[r.clone()], &mut self.v[r]);
+        let size = self.layer_size();
+        let base = layer * size;
+        let mut halves = [f16::ZERO; 64];
         for t in 0..n {
+            let pos = pos0 + t;
             for h in 0..self.n_head_kv {
-                let dst = (h * n_ctx + pos0 + t) * hd;
-                let src = t * kv_dim + h * hd;
-                kc[dst..dst + hd].copy_from_slice(&k[src..src + hd]);
-                vc[dst..dst + hd].copy_from_slice(&v[src..src + hd]);
+                let src = t * kv_dim + h * hd..t * kv_dim + (h + 1) * hd;
+                let krow = base + (h * n_ctx + pos) * hd; // first element of the key row
+                let vcol = base + h * hd * n_ctx + pos; // element 0 of the value column, stride n_ctx
+                match &mut self.store {
+                    Store::F32 { k: kc, v: vc } => {
+                        kc[krow..krow + hd].copy_from_slice(&k[src.clone()]);
+                        for (d, &x) in v[src].iter().enumerate() {
+                            vc[vcol + d * n_ctx] = x;
+                        }
+                    }
+                    Store::F16 { k: kc, v: vc } => {
+                        for (c, (ks, vs)) in k[src.clone()].chunks(64).zip(v[src].chunks(64)).enumerate() {
+                            let hs = &mut halves[..ks.len()];
+                            hs.convert_from_f32_slice(ks);
+                            let at = 2 * (krow + 64 * c);
+                            for (dst, x) in kc[at..at + 2 * hs.len()].chunks_exact_mut(2).zip(hs.iter()) {
+                                dst.copy_from_slice(&x.to_le_bytes());
+                            }
+                            hs.convert_from_f32_slice(vs);
+                            for (i, x) in hs.iter().enumerate() {
+                                let at = 2 * (vcol + (64 * c + i) * n_ctx);
+                                vc[at..at + 2].copy_from_slice(&x.to_le_bytes());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Activation, AttnSpec, BlockLayout, FfnKind, LayerSpec, NormKind};
+
+    fn spec() -> DecoderSpec {
+        DecoderSpec {
+            arch: "test".into(),
+            n_vocab: 4,
+            n_embd: 8,
+            n_layer: 2,
+            n_head: 2,
+            n_head_kv: 1,
+            head_dim: 4,
+            n_ff: 8,
+            n_ctx_train: 8,
+            norm: NormKind::Rms { eps: 1e-6, unit_offset: false },
+            ffn: FfnKind::Gated { act: Activation::Silu },
+            ffn_bias: false,
+            attn: AttnSpec { qkv_bias: false, out_bias: false, scale: 0.5, softcap: None, qk_norm: false, alibi: None },
+            block: BlockLayout::Sequential,
+            post_norms: false,
+            embed_scale: None,
+            final_softcap: None,
+            tied_output: true,
+            layers: vec![LayerSpec { sliding_window: None, rope: None }; 2],
+        }
+    }
+
+    #[test]
+    fn stores_round_to_f16_and_keep_the_layout() {
+        let s = spec();
+        for ty in [KvType::F32, KvType::F16] {
+            let mut c = KvCache::with_type(&s, 3, ty);
+            assert_eq!(c.kv_type(), ty);
+            assert_eq!(c.size_bytes(), 2 * 2 * 3 * 4 * ty.size());
+            let k: Vec<f32> = (0..8).map(|i| 1.0 + i as f32 / 3.0).collect();
+            let v: Vec<f32> = (0..8).map(|i| -(i as f32) / 7.0).collect();
+            c.store(1, 1, 2, &k, &v);
+            let half = |b: &[u8]| b.chunks_exact(2).map(|x| f16::from_le_bytes([x[0], x[1]]).to_f32()).collect();
+            let (kk, vv): (Vec<f32>, Vec<f32>) = match c.layer(1) {
+                KvLayer::F32 { k, v } => (k.to_vec(), v.to_vec()),
+                KvLayer::F16 { k, v } => (half(k), half(v)),
+            };
+            assert_eq!(kk.len(), 3 * 4);
+            // Keys: positions 1 and 2 hold tokens 0 and 1; position 0 is untouched.
+            assert_eq!(&kk[..4], &[0.0; 4]);
+            // Values are transposed: element d of position p at d * n_ctx + p.
+            for d in 0..4 {
+                assert_eq!(vv[d * 3], 0.0);
+            }
+            for i in 0..8 {
+                let want_k = if ty == KvType::F16 { f16::from_f32(k[i]).to_f32() } else { k[i] };
+                let want_v = if ty == KvType::F16 { f16::from_f32(v[i]).to_f32() } else { v[i] };
+                let (t, d) = (i / 4, i % 4);
+                assert_eq!(kk[4 + i], want_k);
+                assert_eq!(vv[d * 3 + 1 + t], want_v);
+            }
+            if ty == KvType::F16 {
+                assert_ne!(kk[5], k[1], "f16 storage rounds");
             }
         }
     }

@@ -34,7 +34,7 @@ pub mod tensors;
 mod weights;
 
 pub use error::{ModelError, Result};
-pub use kv_cache::KvCache;
+pub use kv_cache::{KvCache, KvType};
 pub use load::{spec_from_gguf, spec_from_hf_config, ModelSource};
 pub use model::{Logits, Model, ModelOptions, Tap, TapFn};
 pub use spec::{

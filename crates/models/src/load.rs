@@ -15,6 +15,7 @@ use allmende_formats::{FormatError, GgufFile, HfConfig, HfFolder, SafetensorsSet
 
 use crate::arch::ignorable_hf_tensor;
 use crate::config::Cfg;
+use crate::kv_cache::KvType;
 use crate::registry::{by_gguf_arch, by_hf_class, Arch};
 use crate::spec::DecoderSpec;
 use crate::tensors::{from_gguf, from_safetensors, TensorMap};
@@ -71,11 +72,12 @@ impl Model {
         Model::from_gguf(&file, opts)
     }
 
-    /// Builds a model from an opened GGUF file (its tensors stay mapped).
+    /// Builds a model from an opened GGUF file (its tensors stay mapped). Caches default to
+    /// F16, as llama.cpp's.
     pub fn from_gguf(file: &GgufFile, opts: &ModelOptions) -> Result<Model> {
         let tensors = from_gguf(file)?;
         let spec = spec_from_gguf_tensors(file, &tensors)?;
-        Model::from_tensors(spec, &tensors, opts)
+        Model::from_tensors_kv(spec, &tensors, opts, KvType::F16)
     }
 
     /// Loads a Hugging Face folder.
@@ -83,7 +85,8 @@ impl Model {
         Model::from_hf_folder(&HfFolder::open(dir.as_ref())?, opts)
     }
 
-    /// Builds a model from an opened Hugging Face folder (its tensors stay mapped).
+    /// Builds a model from an opened Hugging Face folder (its tensors stay mapped). Caches
+    /// default to F32, for parity with transformers.
     pub fn from_hf_folder(folder: &HfFolder, opts: &ModelOptions) -> Result<Model> {
         let (spec, tensors) = hf_spec_and_tensors(folder.config(), folder.weights())?;
         Model::from_tensors(spec, &tensors, opts)

@@ -5,17 +5,25 @@
 //! `forward` processes new tokens at positions `cache.len()..` (a prompt, possibly in chunks of
 //! `n_batch`, or one decode token), appends their keys and values to the [`KvCache`], and
 //! returns the logits of the last token or of every token. Scratch buffers are sized at
-//! creation; steady-state calls do not allocate (the logits buffer and attention score rows
-//! grow only when a call needs more than any call before).
+//! creation; steady-state calls do not allocate (the logits buffer grows only when a call asks
+//! for more rows than any call before; `tests/no_alloc.rs` checks decoding with a counting
+//! allocator).
+//!
+//! Per block, the element-wise work is fused into as few passes over the activations as the
+//! data flow allows: each residual update adds a sub-block's output (post-normed if the arch
+//! says so) to the stream and computes the next norm in the same row-by-row pass, so the input
+//! norm of block `l + 1` comes out of block `l`'s last update; RoPE rotates q and k in place;
+//! the gated activation `act(gate) * up` is one pass. The KV cache type (f32 or f16) is an
+//! option ([`ModelOptions::kv_type`]).
 //!
 //! ref: transformers `modeling_llama.py` / `modeling_gemma2.py` / `modeling_falcon.py` decoder
 //! layers; llama.cpp `src/llama-model.cpp` graph builders.
 
 use allmende_tensor::ThreadPool;
 
-use crate::kv_cache::KvCache;
-use crate::nn::attention::{attention, AttnParams};
-use crate::nn::ops::{activate, add_bias, add_into, layer_norm, rms_norm, rms_norm_inplace, softcap, softmax};
+use crate::kv_cache::{KvCache, KvType};
+use crate::nn::attention::{attention, AttnParams, AttnScratch};
+use crate::nn::ops::{act_inplace, add_bias, add_into, gated_act, layer_norm, rms_norm, rms_norm_inplace, softcap, softmax};
 use crate::nn::rope::Rope;
 use crate::spec::{alibi_slopes, BlockLayout, DecoderSpec, FfnKind, NormKind};
 use crate::tensors::TensorMap;
@@ -30,11 +38,15 @@ pub struct ModelOptions {
     /// Most tokens processed in one pass; longer inputs are processed in chunks. Sizes the
     /// scratch buffers.
     pub n_batch: usize,
+    /// Element type of the caches [`Model::new_cache`] makes; `None` picks by source: F16 for
+    /// GGUF files (llama.cpp's default), F32 for Hugging Face folders and hand-built tensors
+    /// (parity with transformers).
+    pub kv_type: Option<KvType>,
 }
 
 impl Default for ModelOptions {
     fn default() -> ModelOptions {
-        ModelOptions { n_threads: 0, n_batch: 512 }
+        ModelOptions { n_threads: 0, n_batch: 512, kv_type: None }
     }
 }
 
@@ -79,10 +91,8 @@ pub type TapFn<'a> = &'a mut dyn FnMut(Tap, &[f32]);
 struct Scratch {
     x: Vec<f32>,     // [n_batch, n_embd] residual stream
     h: Vec<f32>,     // [n_batch, n_embd] normed input of attention (and of a shared-norm FFN)
-    h2: Vec<f32>,    // [n_batch, n_embd] normed input of the FFN
-    o: Vec<f32>,     // [n_batch, n_embd] attention output projection
-    f: Vec<f32>,     // [n_batch, n_embd] FFN output
-    tmp: Vec<f32>,   // [n_batch, n_embd] post-norm outputs
+    o: Vec<f32>,     // [n_batch, n_embd] attention output projection, then FFN output
+    tmp: Vec<f32>,   // [n_embd] one post-normed row
     q: Vec<f32>,     // [n_batch, q_dim]
     att: Vec<f32>,   // [n_batch, q_dim]
     k: Vec<f32>,     // [n_batch, kv_dim]
@@ -96,7 +106,7 @@ struct Scratch {
     rows: Vec<(usize, f32)>,   // [n_batch] (token, weight) routed to the current expert
     xe: Vec<f32>,       // [n_batch, n_embd] gathered expert input
     ye: Vec<f32>,       // [n_batch, n_embd] expert output
-    scores: Vec<f32>,   // [min(n_threads, 64), n_ctx] attention score rows (grows with n_ctx)
+    attn: AttnScratch,  // attention tiles and partial results (grows with n_ctx)
     logits: Vec<f32>,   // [n_out, n_vocab] (grows with the largest `All` request)
     act: Vec<u8>,       // converted activations for QMatrix::matmul
 }
@@ -110,23 +120,40 @@ pub struct Model {
     layer_rope: Vec<Option<usize>>,
     alibi: Option<Vec<f32>>,
     n_batch: usize,
+    kv_type: KvType,
     s: Scratch,
 }
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Model").field("spec", &self.spec).field("pool", &self.pool).field("n_batch", &self.n_batch).finish()
+        f.debug_struct("Model")
+            .field("spec", &self.spec)
+            .field("pool", &self.pool)
+            .field("n_batch", &self.n_batch)
+            .field("kv_type", &self.kv_type)
+            .finish()
     }
 }
 
 impl Model {
-    /// Builds a model from a spec and canonical tensors (GGUF names; see `tensors.rs`).
+    /// Builds a model from a spec and canonical tensors (GGUF names; see `tensors.rs`); its
+    /// caches are F32 unless `opts.kv_type` says otherwise.
     pub fn from_tensors(spec: DecoderSpec, tensors: &TensorMap, opts: &ModelOptions) -> Result<Model> {
-        let weights = Weights::build(&spec, tensors)?;
-        Ok(Model::with_weights(spec, weights, opts))
+        Model::from_tensors_kv(spec, tensors, opts, KvType::F32)
     }
 
-    fn with_weights(spec: DecoderSpec, weights: Weights, opts: &ModelOptions) -> Model {
+    /// [`Model::from_tensors`] with the cache type used when `opts.kv_type` is `None`.
+    pub(crate) fn from_tensors_kv(
+        spec: DecoderSpec,
+        tensors: &TensorMap,
+        opts: &ModelOptions,
+        default_kv: KvType,
+    ) -> Result<Model> {
+        let weights = Weights::build(&spec, tensors)?;
+        Ok(Model::with_weights(spec, weights, opts, opts.kv_type.unwrap_or(default_kv)))
+    }
+
+    fn with_weights(spec: DecoderSpec, weights: Weights, opts: &ModelOptions, kv_type: KvType) -> Model {
         let pool = ThreadPool::new(opts.n_threads);
         let n_batch = opts.n_batch.max(1);
         let mut ropes: Vec<Rope> = Vec::new();
@@ -149,10 +176,8 @@ impl Model {
         let s = Scratch {
             x: vec![0.0; e],
             h: vec![0.0; e],
-            h2: vec![0.0; e],
             o: vec![0.0; e],
-            f: vec![0.0; e],
-            tmp: vec![0.0; e],
+            tmp: vec![0.0; spec.n_embd],
             q: vec![0.0; n_batch * spec.q_dim()],
             att: vec![0.0; n_batch * spec.q_dim()],
             k: vec![0.0; n_batch * spec.kv_dim()],
@@ -166,11 +191,11 @@ impl Model {
             rows: Vec::with_capacity(n_batch),
             xe: if n_expert > 0 { vec![0.0; e] } else { Vec::new() },
             ye: if n_expert > 0 { vec![0.0; e] } else { Vec::new() },
-            scores: Vec::new(),
+            attn: AttnScratch::new(spec.n_head, spec.n_head_kv, spec.head_dim, pool.n_threads()),
             logits: vec![0.0; spec.n_vocab],
             act: Vec::new(),
         };
-        Model { spec, weights, pool, ropes, layer_rope, alibi, n_batch, s }
+        Model { spec, weights, pool, ropes, layer_rope, alibi, n_batch, kv_type, s }
     }
 
     /// The architecture.
@@ -193,9 +218,14 @@ impl Model {
         &self.pool
     }
 
-    /// An empty KV cache for `n_ctx` positions.
+    /// An empty KV cache for `n_ctx` positions, of the model's [`KvType`].
     pub fn new_cache(&self, n_ctx: usize) -> KvCache {
-        KvCache::new(&self.spec, n_ctx)
+        KvCache::with_type(&self.spec, n_ctx, self.kv_type)
+    }
+
+    /// The element type of the caches [`Model::new_cache`] makes.
+    pub fn kv_type(&self) -> KvType {
+        self.kv_type
     }
 
     /// Runs `tokens` at positions `cache.len()..` and returns the requested logits
@@ -228,10 +258,6 @@ impl Model {
         }
         if cache.len() + tokens.len() > cache.n_ctx() {
             return Err(ModelError::ContextFull { len: cache.len(), n_new: tokens.len(), n_ctx: cache.n_ctx() });
-        }
-        let parts = self.pool.n_threads().min(64);
-        if self.s.scores.len() < parts * cache.n_ctx() {
-            self.s.scores.resize(parts * cache.n_ctx(), 0.0);
         }
         let n_out = match want {
             Logits::Last => 1,
@@ -285,9 +311,12 @@ impl Model {
             rope.fill(pos0, n, &mut s.cos[r][..n * half], &mut s.sin[r][..n * half]);
         }
 
+        // Every block's input norm is computed by the residual update that ends the block
+        // before it (one pass over the rows); the first block's here.
+        norm(spec.norm, &weights.layers[0].attn_norm, &s.x[..e], &mut s.h[..e]);
+        let n_layer = weights.layers.len();
         for (l, lw) in weights.layers.iter().enumerate() {
             // Attention.
-            norm(spec.norm, &lw.attn_norm, &s.x[..e], &mut s.h[..e]);
             linear(pool, &lw.q, &s.h[..e], n, &mut s.q[..n * q_dim], &mut s.act);
             linear(pool, &lw.k, &s.h[..e], n, &mut s.k[..n * kv_dim], &mut s.act);
             linear(pool, &lw.v, &s.h[..e], n, &mut s.v[..n * kv_dim], &mut s.act);
@@ -305,7 +334,6 @@ impl Model {
                 ropes[r].apply(&mut s.k[..n * kv_dim], n, hd, c, si);
             }
             cache.store(l, pos0, n, &s.k[..n * kv_dim], &s.v[..n * kv_dim]);
-            let (kc, vc) = cache.layer(l);
             let params = AttnParams {
                 n_head: spec.n_head,
                 n_head_kv: spec.n_head_kv,
@@ -319,32 +347,29 @@ impl Model {
                     _ => None,
                 },
             };
-            attention(pool, &params, &s.q[..n * q_dim], kc, vc, pos0, n, &mut s.att[..n * q_dim], &mut s.scores);
+            let kv = cache.layer(l);
+            attention(pool, &params, &s.q[..n * q_dim], kv, pos0, n, &mut s.att[..n * q_dim], &mut s.attn);
             linear(pool, &lw.o, &s.att[..n * q_dim], n, &mut s.o[..e], &mut s.act);
-            let attn_out: &[f32] = match &lw.post_attn_norm {
-                Some(pn) => {
-                    norm(spec.norm, pn, &s.o[..e], &mut s.tmp[..e]);
-                    &s.tmp[..e]
-                }
-                None => &s.o[..e],
-            };
 
-            // Feed-forward and residual.
-            let ffn_in: &[f32] = match (spec.block, &lw.ffn_norm) {
+            // Feed-forward and residual. The attention output joins the stream first (for a
+            // parallel block after the FFN's input norm has read the block input), so that its
+            // buffer can take the FFN output; `h` (the QKV input, now consumed) takes the
+            // FFN's input norm.
+            let post_attn = lw.post_attn_norm.as_ref();
+            match (spec.block, &lw.ffn_norm) {
                 // Sequential: the FFN sees the residual stream after the attention.
                 (BlockLayout::Sequential, Some(fnorm)) => {
-                    add_into(&mut s.x[..e], attn_out);
-                    norm(spec.norm, fnorm, &s.x[..e], &mut s.h2[..e]);
-                    &s.h2[..e]
+                    let next = Some((fnorm, &mut s.h[..e]));
+                    residual(spec.norm, n_embd, &mut s.x[..e], &s.o[..e], post_attn, next, &mut s.tmp);
                 }
                 // Parallel with two norms: the FFN's own norm of the block input.
                 (_, Some(fnorm)) => {
-                    norm(spec.norm, fnorm, &s.x[..e], &mut s.h2[..e]);
-                    &s.h2[..e]
+                    norm(spec.norm, fnorm, &s.x[..e], &mut s.h[..e]);
+                    residual(spec.norm, n_embd, &mut s.x[..e], &s.o[..e], post_attn, None, &mut s.tmp);
                 }
-                // Parallel with one shared norm.
-                (_, None) => &s.h[..e],
-            };
+                // Parallel with one shared norm: `h` already holds it.
+                (_, None) => residual(spec.norm, n_embd, &mut s.x[..e], &s.o[..e], post_attn, None, &mut s.tmp),
+            }
             let fs = FfnScratch {
                 gate: &mut s.gate,
                 up: &mut s.up,
@@ -355,24 +380,15 @@ impl Model {
                 ye: &mut s.ye,
                 act: &mut s.act,
             };
-            ffn(pool, spec, &lw.ffn, ffn_in, n, &mut s.f[..e], fs);
-            let ffn_out: &[f32] = match &lw.post_ffn_norm {
-                Some(pn) => {
-                    // `tmp` held the post-normed attention output, already added (sequential).
-                    norm(spec.norm, pn, &s.f[..e], &mut s.tmp[..e]);
-                    &s.tmp[..e]
-                }
-                None => &s.f[..e],
-            };
-            if spec.block != BlockLayout::Sequential {
-                let attn_out: &[f32] = if lw.post_attn_norm.is_some() { &s.tmp[..e] } else { &s.o[..e] };
-                add_into(&mut s.x[..e], attn_out);
-            }
-            add_into(&mut s.x[..e], ffn_out);
+            ffn(pool, spec, &lw.ffn, &s.h[..e], n, &mut s.o[..e], fs);
+            // The FFN's output joins the stream, and the next block's input norm follows.
+            let next = weights.layers.get(l + 1).map(|nl| (&nl.attn_norm, &mut s.h[..e]));
+            residual(spec.norm, n_embd, &mut s.x[..e], &s.o[..e], lw.post_ffn_norm.as_ref(), next, &mut s.tmp);
             if let Some(f) = tap.as_mut() {
                 f(Tap::Layer(l), &s.x[..e]);
             }
         }
+        debug_assert_eq!(n_layer, spec.n_layer);
 
         // Final norm and output projection.
         let rows = match want {
@@ -406,6 +422,33 @@ fn norm(kind: NormKind, w: &NormW, x: &[f32], out: &mut [f32]) {
     match kind {
         NormKind::Rms { eps, .. } => rms_norm(x, &w.w, eps, out),
         NormKind::Layer { eps } => layer_norm(x, &w.w, w.b.as_deref(), eps, out),
+    }
+}
+
+/// The residual update of one sub-block, row by row so that each row is read once from
+/// memory: `x += post(delta)` (`post` the sub-block's post-norm, if any), then, if `next` is
+/// given, `next.1 = next_norm(x)`. `tmp` holds at least one row.
+fn residual(
+    kind: NormKind,
+    n_embd: usize,
+    x: &mut [f32],
+    delta: &[f32],
+    post: Option<&NormW>,
+    mut next: Option<(&NormW, &mut [f32])>,
+    tmp: &mut [f32],
+) {
+    let row = &mut tmp[..n_embd];
+    for (t, (xr, dr)) in x.chunks_exact_mut(n_embd).zip(delta.chunks_exact(n_embd)).enumerate() {
+        match post {
+            Some(p) => {
+                norm(kind, p, dr, row);
+                add_into(xr, row);
+            }
+            None => add_into(xr, dr),
+        }
+        if let Some((nw, out)) = next.as_mut() {
+            norm(kind, nw, xr, &mut out[t * n_embd..(t + 1) * n_embd]);
+        }
     }
 }
 
@@ -450,13 +493,11 @@ fn dense_ffn(
     match gate {
         Some(gl) => {
             linear(pool, gl, x, n, g, act);
-            for (gv, uv) in g.iter_mut().zip(u.iter()) {
-                *gv = activate(act_fn, *gv) * uv;
-            }
+            gated_act(act_fn, g, u);
             linear(pool, down, g, n, out, act);
         }
         None => {
-            u.iter_mut().for_each(|v| *v = activate(act_fn, *v));
+            act_inplace(act_fn, u);
             linear(pool, down, u, n, out, act);
         }
     }
@@ -513,9 +554,7 @@ fn ffn(pool: &ThreadPool, spec: &DecoderSpec, w: &FfnW, x: &[f32], n: usize, out
                 let (g, u) = (&mut s.gate[..m * n_ff], &mut s.up[..m * n_ff]);
                 ex.gate.matmul(pool, &s.xe[..m * n_embd], m, g, s.act);
                 ex.up.matmul(pool, &s.xe[..m * n_embd], m, u, s.act);
-                for (gv, uv) in g.iter_mut().zip(u.iter()) {
-                    *gv = activate(act, *gv) * uv;
-                }
+                gated_act(act, g, u);
                 ex.down.matmul(pool, g, m, &mut s.ye[..m * n_embd], s.act);
                 for (r, &(t, wgt)) in s.rows.iter().enumerate() {
                     let y = &s.ye[r * n_embd..(r + 1) * n_embd];

@@ -66,7 +66,7 @@ fn tensors() -> TensorMap {
 
 #[test]
 fn forward_rejects_bad_input() {
-    let mut model = Model::from_tensors(spec(), &tensors(), &ModelOptions { n_threads: 1, n_batch: 4 }).unwrap();
+    let mut model = Model::from_tensors(spec(), &tensors(), &ModelOptions { n_threads: 1, n_batch: 4, ..ModelOptions::default() }).unwrap();
     let mut cache = model.new_cache(6);
     assert!(matches!(model.forward(&[], &mut cache, Logits::Last), Err(ModelError::EmptyInput)));
     assert!(matches!(
@@ -88,7 +88,7 @@ fn forward_rejects_bad_input() {
 
 #[test]
 fn weight_building_names_the_tensor() {
-    let opts = ModelOptions { n_threads: 1, n_batch: 4 };
+    let opts = ModelOptions { n_threads: 1, n_batch: 4, ..ModelOptions::default() };
     let mut t = tensors();
     t.remove("blk.0.ffn_up.weight");
     match Model::from_tensors(spec(), &t, &opts) {
@@ -136,7 +136,7 @@ fn unknown_arch_and_non_models() {
 
 #[test]
 fn logits_last_is_the_last_row_of_all() {
-    let mut model = Model::from_tensors(spec(), &tensors(), &ModelOptions { n_threads: 2, n_batch: 3 }).unwrap();
+    let mut model = Model::from_tensors(spec(), &tensors(), &ModelOptions { n_threads: 2, n_batch: 3, ..ModelOptions::default() }).unwrap();
     let ids = [1, 4, 2, 8, 5, 7, 0];
     let all = model.forward(&ids, &mut model.new_cache(8), Logits::All).unwrap().to_vec();
     let last = model.forward(&ids, &mut model.new_cache(8), Logits::Last).unwrap().to_vec();

@@ -31,7 +31,7 @@ fn reference(name: &str) -> Reference {
 
 /// Logits and hidden states of every prompt.
 fn check_logits_and_hidden(name: &str) {
-    let mut model = load(name, ModelOptions { n_threads: 2, n_batch: 64 });
+    let mut model = load(name, ModelOptions { n_threads: 2, n_batch: 64, kv_type: None });
     let r = reference(name);
     let n_layer = model.spec().n_layer;
     for p in PROMPTS {
@@ -65,7 +65,7 @@ fn check_logits_and_hidden(name: &str) {
 
 /// Teacher-forced greedy decoding through the KV cache.
 fn check_greedy(name: &str) {
-    let mut model = load(name, ModelOptions { n_threads: 1, n_batch: 64 });
+    let mut model = load(name, ModelOptions { n_threads: 1, n_batch: 64, kv_type: None });
     let r = reference(name);
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixture(&format!("hf/{name}/reference.json"))).unwrap()).unwrap();
@@ -97,7 +97,7 @@ fn check_greedy(name: &str) {
 fn check_cache_paths(name: &str) {
     let r = reference(name);
     let ids = r.ids("len33.input_ids");
-    let mut model = load(name, ModelOptions { n_threads: 2, n_batch: 64 });
+    let mut model = load(name, ModelOptions { n_threads: 2, n_batch: 64, kv_type: None });
     let nv = model.n_vocab();
     let mut cache = model.new_cache(40);
     let full = model.forward(&ids, &mut cache, Logits::All).unwrap().to_vec();
@@ -113,7 +113,7 @@ fn check_cache_paths(name: &str) {
     assert!(d <= 1e-5, "{name}: decode vs prefill max |Δ| {d:e} at position {}", at / nv);
 
     // n_batch 5: the 33 tokens go through in 7 chunks.
-    let mut small = load(name, ModelOptions { n_threads: 1, n_batch: 5 });
+    let mut small = load(name, ModelOptions { n_threads: 1, n_batch: 5, kv_type: None });
     let mut cache = small.new_cache(40);
     let chunked = small.forward(&ids, &mut cache, Logits::All).unwrap().to_vec();
     let (d, at) = max_diff(&chunked, &full);

@@ -1,10 +1,13 @@
 //! Element-wise and per-row building blocks of the decoder: RMSNorm, LayerNorm, activations
-//! (SiLU, GELU with erf, GELU-tanh), soft-capping and softmax. Plain f32 loops written to
+//! (SiLU, GELU with erf, GELU-tanh), the gated activation `act(gate) * up` in one pass,
+//! soft-capping, softmax, and a branch-free `exp` for the hot loops. Plain f32 loops written to
 //! follow PyTorch's formulas (f32 storage, sums accumulated in f64 where PyTorch reduces in
-//! higher precision or pairwise, so results stay within f32 rounding of the reference).
+//! higher precision or pairwise, so results stay within f32 rounding of the reference), and
+//! shaped so that the compiler vectorises them.
 //!
 //! ref: transformers `LlamaRMSNorm`, `Gemma2RMSNorm`, `nn.LayerNorm`, `activations.py`
-//! (`GELUActivation`, `PytorchGELUTanh`).
+//! (`GELUActivation`, `PytorchGELUTanh`); Cephes `expf` (Moshier) for the exp polynomial, as
+//! ggml's `ggml_v_expf` uses a similar range reduction.
 
 use crate::spec::Activation;
 
@@ -74,11 +77,78 @@ pub(crate) fn erf(x: f64) -> f64 {
     }
 }
 
+/// e^x within 2 ulp of the correctly rounded result for normal results (x in about
+/// [-87.3, 88.4]); below, it returns about 1.2e-38 instead of a subnormal or 0, above, about
+/// 2.4e38; NaN stays NaN. Branch-free (selects, no calls), so loops over it vectorise.
+///
+/// Cephes `expf`: x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two for an exact reduction), a
+/// degree-6 polynomial for e^r, and 2^n built in the exponent bits.
+#[inline(always)]
+pub(crate) fn exp_fast(x: f32) -> f32 {
+    const HI: f32 = 88.376_26;
+    const LO: f32 = -87.336_54;
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding and subtracting rounds to an integer
+    let x = if x > HI { HI } else { x };
+    let x = if x < LO { LO } else { x };
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let p = p * r * r + r + 1.0;
+    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+}
+
+/// `x[i] = e^(x[i] - m)` for every element; returns their sum (in 8 lanes, then added: the
+/// same order for any caller, so results do not depend on how work is split).
+pub(crate) fn exp_sub_sum(x: &mut [f32], m: f32) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut chunks = x.chunks_exact_mut(8);
+    for c in &mut chunks {
+        for (v, a) in c.iter_mut().zip(acc.iter_mut()) {
+            *v = exp_fast(*v - m);
+            *a += *v;
+        }
+    }
+    let mut sum = 0f32;
+    for v in chunks.into_remainder() {
+        *v = exp_fast(*v - m);
+        sum += *v;
+    }
+    acc.iter().sum::<f32>() + sum
+}
+
+/// SiLU `x · sigmoid(x)`, with [`exp_fast`].
+#[inline(always)]
+fn silu(x: f32) -> f32 {
+    x / (1.0 + exp_fast(-x))
+}
+
+/// The gated activation of a GLU FFN in one pass: `gate[i] = act(gate[i]) * up[i]`.
+pub(crate) fn gated_act(act: Activation, gate: &mut [f32], up: &[f32]) {
+    match act {
+        Activation::Silu => gate.iter_mut().zip(up).for_each(|(g, &u)| *g = silu(*g) * u),
+        _ => gate.iter_mut().zip(up).for_each(|(g, &u)| *g = activate(act, *g) * u),
+    }
+}
+
+/// `act(x)` of every element in place.
+pub(crate) fn act_inplace(act: Activation, x: &mut [f32]) {
+    match act {
+        Activation::Silu => x.iter_mut().for_each(|v| *v = silu(*v)),
+        _ => x.iter_mut().for_each(|v| *v = activate(act, *v)),
+    }
+}
+
 /// Applies `act` to one value.
 #[inline]
 pub(crate) fn activate(act: Activation, x: f32) -> f32 {
     match act {
-        Activation::Silu => x / (1.0 + (-x).exp()),
+        Activation::Silu => silu(x),
         Activation::Gelu => (0.5 * x as f64 * (1.0 + erf(x as f64 * std::f64::consts::FRAC_1_SQRT_2))) as f32,
         Activation::GeluTanh => {
             const SQRT_2_OVER_PI: f32 = 0.797_884_6;
@@ -142,32 +212,6 @@ pub(crate) fn add_bias(x: &mut [f32], bias: &[f32]) {
     }
 }
 
-/// Dot product of two f32 slices (f32 accumulation in 8 lanes, which auto-vectorises).
-#[inline]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ac, ar) = a.split_at(a.len() / 8 * 8);
-    let (bc, br) = b.split_at(ac.len());
-    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ar.iter().zip(br) {
-        s += x * y;
-    }
-    s
-}
-
-/// `y += a * x`.
-#[inline]
-pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    for (u, v) in y.iter_mut().zip(x) {
-        *u += a * v;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +230,48 @@ mod tests {
         ];
         for (x, want) in cases {
             assert!((erf(x) - want).abs() < 1e-12, "erf({x}) = {} want {want}", erf(x));
+        }
+    }
+
+    #[test]
+    fn exp_fast_within_two_ulp() {
+        let mut worst = 0f64;
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let want = (x as f64).exp();
+            let got = exp_fast(x) as f64;
+            worst = worst.max((got - want).abs() / want);
+            x += 0.001_37;
+        }
+        // 2 ulp of f32 is 2^-22 relative.
+        assert!(worst < 2.4e-7, "max relative error {worst:e}");
+        assert_eq!(exp_fast(0.0), 1.0);
+        assert!(exp_fast(f32::NAN).is_nan());
+        assert!(exp_fast(-1000.0) < 1.2e-38 && exp_fast(-1000.0) > 0.0);
+        assert!(exp_fast(f32::NEG_INFINITY) < 1.2e-38);
+        let mut v = [0.0f32, -1.0, -2.0, 1.0, -0.5, -3.0, -4.0, -5.0, -6.0, -7.0];
+        let s = exp_sub_sum(&mut v, 1.0);
+        let want: f64 = [0.0f64, -1.0, -2.0, 1.0, -0.5, -3.0, -4.0, -5.0, -6.0, -7.0].iter().map(|x| (x - 1.0).exp()).sum();
+        assert!((s as f64 - want).abs() < 1e-6, "{s} vs {want}");
+        assert!((v[3] - 1.0).abs() < 1e-7);
+    }
+
+    #[test]
+    fn gated_activation_is_act_times_up() {
+        let g: Vec<f32> = (0..37).map(|i| i as f32 * 0.3 - 5.0).collect();
+        let u: Vec<f32> = (0..37).map(|i| 1.0 - i as f32 * 0.05).collect();
+        for act in [Activation::Silu, Activation::Gelu, Activation::GeluTanh] {
+            let mut out = g.clone();
+            gated_act(act, &mut out, &u);
+            for i in 0..37 {
+                let x = g[i] as f64;
+                let want = match act {
+                    Activation::Silu => x / (1.0 + (-x).exp()),
+                    Activation::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+                    _ => 0.5 * x * (1.0 + (0.797_884_560_802_865_4 * (x + 0.044715 * x * x * x)).tanh()),
+                } * u[i] as f64;
+                assert!((out[i] as f64 - want).abs() < 1e-6 * (1.0 + want.abs()), "{act:?} {x}: {} vs {want}", out[i]);
+            }
         }
     }
 
@@ -216,6 +302,5 @@ mod tests {
         let mut p = [1.0, 2.0, f32::NEG_INFINITY];
         softmax(&mut p);
         assert!((p[1] - 1.0 / (1.0 + (-1.0f32).exp())).abs() < 1e-7 && p[2] == 0.0);
-        assert!((dot(&[1.0; 11], &[2.0; 11]) - 22.0).abs() < 1e-6);
     }
 }
