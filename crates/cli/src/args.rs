@@ -105,12 +105,28 @@ pub enum Command {
     },
 }
 
-/// Thread count shared by the compute commands.
+/// Thread count and KV-cache type, shared by the compute commands.
 #[derive(Args, Debug, Clone)]
 pub struct ThreadArgs {
     /// Threads to compute with (default: all cores).
     #[arg(short = 't', long = "threads", default_value_t = 0)]
     pub threads: usize,
+    /// KV-cache element type: f16 (half the memory; llama.cpp's default) or f32 (exact).
+    /// Default: f16 for GGUF files, f32 for Hugging Face folders; `logits` defaults to f32.
+    #[arg(long = "kv-type", value_parser = ["f16", "f32"])]
+    pub kv_type: Option<String>,
+}
+
+impl ThreadArgs {
+    /// The model options these flags ask for (`default_kv` when --kv-type is not given).
+    pub fn model_options(&self, default_kv: Option<allmende_models::KvType>) -> allmende_models::ModelOptions {
+        let kv_type = match self.kv_type.as_deref() {
+            Some("f16") => Some(allmende_models::KvType::F16),
+            Some("f32") => Some(allmende_models::KvType::F32),
+            _ => default_kv,
+        };
+        allmende_models::ModelOptions { n_threads: self.threads, kv_type, ..Default::default() }
+    }
 }
 
 /// Options of `allmende run`.
@@ -171,6 +187,9 @@ pub struct BenchArgs {
     /// Generation lengths to test (tg tests), comma-separated; 0 skips.
     #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128")]
     pub n_gen: Vec<usize>,
+    /// KV-cache element type (f16 or f32; default: f16 for GGUF, f32 for HF folders).
+    #[arg(long = "kv-type", value_parser = ["f16", "f32"])]
+    pub kv_type: Option<String>,
     /// Thread counts, comma-separated (default: all cores).
     #[arg(short = 't', long = "threads", value_delimiter = ',')]
     pub threads: Vec<usize>,

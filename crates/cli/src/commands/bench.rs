@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use allmende_models::{Logits, Model, ModelOptions};
+use allmende_models::{KvType, Logits, Model, ModelOptions};
 use anyhow::Result;
 use serde_json::json;
 
@@ -31,7 +31,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("| --- | ---: | ---: | ---: | ---: |");
     }
     for &t in &threads {
-        let opts = ModelOptions { n_threads: t, ..ModelOptions::default() };
+        let kv_type = match args.kv_type.as_deref() {
+            Some("f16") => Some(KvType::F16),
+            Some("f32") => Some(KvType::F32),
+            _ => None,
+        };
+        let opts = ModelOptions { n_threads: t, kv_type, ..ModelOptions::default() };
         let mut model = Model::load(&path, &opts).map_err(|e| super::about_path(&path, e))?;
         let n_vocab = model.n_vocab() as u64;
         let mut rng = 0x2545_f491_4f6c_dd1du64;

@@ -3,16 +3,20 @@
 
 use std::io::Write;
 
-use allmende_models::{Logits, Model, ModelOptions};
+use allmende_models::{KvType, Logits, Model};
 use anyhow::{bail, Context, Result};
 
+use crate::args::ThreadArgs;
+
 /// `allmende logits MODEL --ids 1,2,3 [--all-positions] --json`.
-pub fn run(model: &str, ids: &[u32], all_positions: bool, threads: usize) -> Result<()> {
+///
+/// The KV cache defaults to f32 here: this command exists to compare with a reference.
+pub fn run(model: &str, ids: &[u32], all_positions: bool, threads: &ThreadArgs) -> Result<()> {
     if ids.is_empty() {
         bail!("--ids needs at least one token id");
     }
     let path = super::store::resolve_model(model)?;
-    let opts = ModelOptions { n_threads: threads, ..ModelOptions::default() };
+    let opts = threads.model_options(Some(KvType::F32));
     let mut m = Model::load(&path, &opts).map_err(|e| super::about_path(&path, e))?;
     let n_vocab = m.n_vocab();
     if let Some(bad) = ids.iter().find(|&&id| id as usize >= n_vocab) {

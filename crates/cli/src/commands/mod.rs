@@ -35,9 +35,9 @@ pub fn dispatch(command: Command) -> Result<()> {
         Command::Rm { model } => store::rm(&model),
         Command::Inspect { model, json, tensors } => inspect::run(&model, json, tensors),
         Command::Logits { model, ids, all_positions, json: _, threads } => {
-            logits::run(&model, &ids, all_positions, threads.threads)
+            logits::run(&model, &ids, all_positions, &threads)
         }
         Command::Bench(args) => bench::run(&args),
-        Command::Perplexity { model, file, ctx, json, threads } => perplexity::run(&model, &file, ctx, json, threads.threads),
+        Command::Perplexity { model, file, ctx, json, threads } => perplexity::run(&model, &file, ctx, json, &threads),
     }
 }

@@ -2,12 +2,14 @@
 //! `allmende_engine::perplexity`), so figures compare with llama.cpp's.
 
 use anyhow::{Context, Result};
+
+use crate::args::ThreadArgs;
 use serde_json::json;
 
 /// `allmende perplexity MODEL FILE [--ctx 512] [--json]`.
-pub fn run(model: &str, file: &std::path::Path, n_ctx: usize, as_json: bool, threads: usize) -> Result<()> {
+pub fn run(model: &str, file: &std::path::Path, n_ctx: usize, as_json: bool, threads: &ThreadArgs) -> Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let mut lm = super::run::load(model, threads)?;
+    let mut lm = super::run::load(model, &threads.model_options(None))?;
     let started = std::time::Instant::now();
     let (r, n_tokens) = lm.perplexity(&text, n_ctx, |i, ppl| {
         if !as_json {

@@ -12,16 +12,15 @@ use serde_json::{json, Value};
 
 use crate::args::RunArgs;
 
-/// Loads MODEL with the thread count asked for.
-pub fn load(model: &str, threads: usize) -> Result<LoadedModel> {
+/// Loads MODEL with the options asked for.
+pub fn load(model: &str, opts: &ModelOptions) -> Result<LoadedModel> {
     let path = super::store::resolve_model(model)?;
-    let opts = ModelOptions { n_threads: threads, ..ModelOptions::default() };
-    LoadedModel::load(&path, &opts).map_err(|e| super::about_path(&path, e))
+    LoadedModel::load(&path, opts).map_err(|e| super::about_path(&path, e))
 }
 
 /// `allmende run MODEL [PROMPT] ...`.
 pub fn run(args: &RunArgs) -> Result<()> {
-    let mut lm = load(&args.model, args.threads.threads)?;
+    let mut lm = load(&args.model, &args.threads.model_options(None))?;
     let n_ctx = args.ctx.unwrap_or_else(|| lm.default_n_ctx());
     let sampling = SamplingParams {
         temperature: args.temp,
