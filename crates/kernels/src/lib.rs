@@ -64,7 +64,7 @@ pub fn quantize_gemm_act(ty: GgmlType, src: &[f32], dst: &mut [u8]) {
     kernels().quantize_gemm_act(ty, src, dst)
 }
 
-/// Dot products of the 8 rows of an x8 group with up to any number of activation rows (active
+/// Dot products of the 8 rows of an x8 group with any number of activation rows (active
 /// table); see [`Kernels::gemm_x8`].
 pub fn gemm_x8(ty: GgmlType, cols: usize, group: &[u8], acts: &[&[u8]], out: &mut [[f32; 8]]) {
     kernels().gemm_x8(ty, cols, group, acts, out)
