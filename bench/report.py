@@ -35,6 +35,16 @@ def fmt_ts(r):
     return "%.1f ± %.1f" % (r["avg_ts"], r["stddev_ts"])
 
 
+def ratio(a, b):
+    return "%.2f" % (a["avg_ts"] / b["avg_ts"]) if a and b and b["avg_ts"] > 0 else "–"
+
+
+def best_ratio(a, b):
+    if not a or not b or not a.get("samples_ts") or not b.get("samples_ts"):
+        return "–"
+    return "%.2f" % (max(a["samples_ts"]) / max(b["samples_ts"]))
+
+
 def main(paths):
     recs = load(paths)
     out = []
@@ -66,25 +76,24 @@ def main(paths):
             sizes[r["model"]] = r["size"]
         sizes.setdefault(r["model"], r.get("size") or 0)
     extras = sorted({r["tool"] for r in speed} - {"llama.cpp", "allmende"})
-    head = "| model | size | threads | test | llama.cpp t/s | allmende t/s | allmende ÷ llama.cpp |"
-    rule = "|---|---:|---:|---|---:|---:|---:|"
+    head = "| model | size | threads | test | llama.cpp t/s | allmende t/s | allmende ÷ llama.cpp (mean) | (best run) |"
+    rule = "|---|---:|---:|---|---:|---:|---:|---:|"
     for e in extras:
-        head += " %s t/s | allmende ÷ %s |" % (e, e)
-        rule += "---:|---:|"
+        head += " %s t/s | allmende ÷ %s (mean) | (best run) |" % (e, e)
+        rule += "---:|---:|---:|"
     w(head + " load (1 min) |")
     w(rule + "---:|")
-
-    def ratio(a, b):
-        return "%.2f" % (a["avg_ts"] / b["avg_ts"]) if a and b and b["avg_ts"] > 0 else "–"
-
     for (model, threads, test), pair in rows.items():
         lc, am = pair.get("llama.cpp"), pair.get("allmende")
-        line = "| %s | %.0f MiB | %d | %s | %s | %s | %s |" % (
-            model, mib(sizes.get(model, 0)), threads, test, fmt_ts(lc), fmt_ts(am), ratio(am, lc))
+        line = "| %s | %.0f MiB | %d | %s | %s | %s | %s | %s |" % (
+            model, mib(sizes.get(model, 0)), threads, test, fmt_ts(lc), fmt_ts(am), ratio(am, lc), best_ratio(am, lc))
         for e in extras:
-            line += " %s | %s |" % (fmt_ts(pair.get(e)), ratio(am, pair.get(e)))
+            line += " %s | %s | %s |" % (fmt_ts(pair.get(e)), ratio(am, pair.get(e)), best_ratio(am, pair.get(e)))
         loads = "/".join("%.1f" % p["load1_before"] for p in pair.values())
         w(line + " %s |" % loads)
+    w("")
+    w("Ratios above 1 mean allmende is faster. \"best run\" compares the fastest timed repetition of each tool, "
+      "which is less sensitive to other processes on a shared machine than the mean.")
     w("")
 
     # Bandwidth and the share of the limit.
@@ -128,12 +137,12 @@ def main(paths):
         w("|---|---:|---:|---:|---:|---:|")
         for model, pair in mem.items():
             lc, am = pair.get("llama.cpp"), pair.get("allmende")
-            ratio = "%.2f" % (am["max_rss_kib"] / lc["max_rss_kib"]) if lc and am else "–"
+            rss_ratio = "%.2f" % (am["max_rss_kib"] / lc["max_rss_kib"]) if lc and am else "–"
             w("| %s | %s | %s | %s | %s | %s |" % (
                 model,
                 "%.0f" % (lc["max_rss_kib"] / 1024) if lc else "–",
                 "%.0f" % (am["max_rss_kib"] / 1024) if am else "–",
-                ratio,
+                rss_ratio,
                 "%.1f" % lc["wall_s"] if lc else "–",
                 "%.1f" % am["wall_s"] if am else "–"))
         w("")

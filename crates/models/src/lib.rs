@@ -6,7 +6,8 @@
 //!   Hugging Face `config.json` files and GGUF metadata to a spec, and checkpoint tensor names to
 //!   canonical GGUF names.
 //! * [`Model`] holds the weights (as [`allmende_tensor::QMatrix`], in their file type) and runs
-//!   the one generic forward pass with a [`KvCache`].
+//!   the one generic forward pass with a [`KvCache`] of f32 or f16 ([`KvType`]; f16 by default
+//!   for GGUF files, as llama.cpp, f32 for Hugging Face folders).
 //!
 //! ```no_run
 //! use allmende_models::{Logits, Model, ModelOptions};

@@ -60,6 +60,9 @@ static GLOBAL: Counting = Counting;
 fn decode_allocations(file: &str, kv: KvType, threads: usize, prompt: &[u32], steps: usize) -> usize {
     let opts = ModelOptions { n_threads: threads, n_batch: 16, kv_type: Some(kv) };
     let mut model = Model::load(fixture(&format!("gguf/{file}")), &opts).unwrap();
+    // Every worker thread must have started (std allocates its name at thread start, whenever
+    // the OS first runs it): `run` returns only after each worker has taken the job.
+    model.pool().run(&|_| {});
     let mut cache = model.new_cache(prompt.len() + steps + 1);
     model.forward(prompt, &mut cache, Logits::Last).unwrap();
     let mut next = 1u32;

@@ -1,10 +1,11 @@
 //! Quantized GEMM: weights repacked into groups of 8 interleaved rows (the "x8" layouts of
-//! [`layout`]) times a tile of up to [`GEMM_MAX_TOKENS`] activation rows.
+//! [`X8Block`] types) times a tile of up to [`GEMM_MAX_TOKENS`] activation rows.
 //!
 //! The model's matrix multiply (`allmende-tensor`'s `QMatrix::matmul`) repacks a weight matrix
-//! once with [`repack_x8`], converts the activations with [`Kernels::quantize_gemm_act`], and
-//! calls [`Kernels::gemm_x8`] for each (group of 8 rows, tile of tokens); threading and cache
-//! blocking stay in the caller.
+//! once with [`repack_x8`], converts the activations with
+//! [`Kernels::quantize_gemm_act`](crate::Kernels::quantize_gemm_act), and calls
+//! [`Kernels::gemm_x8`](crate::Kernels::gemm_x8) for each (group of 8 rows, tile of tokens);
+//! threading and cache blocking stay in the caller.
 //!
 //! **Results are exact.** Every x8 kernel (scalar and SIMD), and every `vec_dot` of the same
 //! weight types, computes each output as the scalar reference does: per block the exact integer

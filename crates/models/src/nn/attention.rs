@@ -1,15 +1,17 @@
 //! Causal self-attention of a chunk of new tokens against the KV cache (f32 or f16), tiled
-//! with an online softmax (FlashAttention-2 style): keys and values are visited in tiles of
-//! [`tile_keys`] positions, and every query row keeps a running maximum `m`, a running sum `l`
-//! and an unnormalised output that is rescaled when `m` grows. Each tile is brought into L1 once
-//! (f16 widened to f32 with F16C, f32 values copied) and then serves every query of a block and
-//! every query head of a GQA group, so the cache is read from memory once per query block
-//! instead of once per query.
+//! with an online softmax (FlashAttention-2 style): keys and values are visited in tiles
+//! ([`tile_keys`] positions in prefill, [`DIRECT_TILE`] in decode), and every query row keeps a
+//! running maximum `m`, a running sum `l` and an unnormalised output that is rescaled when `m`
+//! grows. A tile serves every query of a block and every query head of a GQA group while it is
+//! in L1, so the cache is read from memory once per query block instead of once per query.
 //!
 //! Only dot products are needed: `q·k` over a key row and, because the cache stores values
-//! transposed, `p·v` over a value column for each output element. The value columns of a tile
-//! are zero-padded to a multiple of 32 and the weights of keys a row does not see are 0, so
-//! every dot product is whole SIMD steps of the kernels crate's `dot_f32`.
+//! transposed, `p·v` over a value column for each output element, from the kernels crate:
+//! `dot_f32`, and `vec_dot(F16, ..)`, which widens f16 with F16C as it goes. In prefill blocks
+//! (many rows per tile) each tile is first brought into a buffer as f32, its value columns
+//! zero-padded to a multiple of 32 so that every dot product is whole SIMD steps; in decode
+//! (a few rows per tile) the cache is read in place, since widening a tile would cost more
+//! than the few rows gain.
 //!
 //! Supports GQA/MQA, sliding windows (query `i` sees keys `i - w < j <= i`), ALiBi biases before
 //! or after the scale, and score soft-capping.
@@ -19,16 +21,18 @@
 //! * **rows** (prefill, more than [`SPLIT_MAX_TOKENS`] tokens): work items are blocks of query
 //!   tokens with all their heads; each block writes its own rows of `out`. Blocks are handed to
 //!   threads in contiguous runs of about equal cost (causal blocks get longer toward the end).
-//! * **split** (decode): work items are (KV head, run of key tiles); each writes a partial
+//! * **split** (decode): work items are (query head, run of key tiles); each writes a partial
 //!   result (`m`, `l`, unnormalised output) and the caller merges the partials
-//!   (flash-decoding), so a single token still keeps every thread busy.
+//!   (flash-decoding), so a single token keeps every thread busy even with one KV head.
 //!
-//! Tiles start at multiples of the tile size and the value dot products run over whole 32-steps
-//! from the tile start, so a query row does the same arithmetic whatever block or split it is
-//! in: one and many threads give bit-identical results.
+//! Tiles start at multiples of the tile size and buffered value dot products run over whole
+//! 32-steps from the tile start, so a query row does the same arithmetic whatever block or split
+//! it is in: one and many threads give bit-identical results.
 //!
-//! Per-thread slices are handed over through uncontended mutexes in a fixed-size array: safe
-//! code, and no allocation in steady state ([`AttnScratch`] is sized for the model up front).
+//! The work is cut into up to [`PARTS_PER_THREAD`] parts per thread, which the pool's threads
+//! claim dynamically (`ThreadPool::for_each_chunk`); each part's slices are handed over through
+//! an uncontended mutex in a fixed-size array: safe code, and no allocation in steady state
+//! ([`AttnScratch`] is sized for the model up front).
 //!
 //! ref: Dao, "FlashAttention-2" (2023), Algorithm 1; "Flash-Decoding for long-context
 //! inference" (2023); transformers `eager_attention_forward` (`modeling_llama.py`), Gemma 2
@@ -38,7 +42,7 @@
 use std::ops::Range;
 use std::sync::Mutex;
 
-use allmende_kernels::Kernels;
+use allmende_kernels::{GgmlType, Kernels};
 use allmende_tensor::ThreadPool;
 use half::f16;
 use half::slice::HalfFloatSliceExt;
@@ -48,19 +52,25 @@ use crate::nn::ops::{exp_fast, exp_sub_sum};
 
 /// Most parallel parts one call is split into.
 const MAX_PARTS: usize = 64;
+/// Parts per pool thread: parts are claimed dynamically, so with two per thread a thread the
+/// OS runs late (a busy machine) delays the op by at most half its share.
+const PARTS_PER_THREAD: usize = 2;
 /// Chunks of at most this many tokens use the split (flash-decoding) partition.
 pub(crate) const SPLIT_MAX_TOKENS: usize = 4;
 /// Most key splits per KV head in the split partition.
 const MAX_SPLITS: usize = 32;
 /// Most query tokens per block in the rows partition.
 const MAX_BLOCK_TOKENS: usize = 16;
-/// Values of one K (or V) tile.
+/// Values of one buffered K (or V) tile.
 const TILE_VALUES: usize = 8192;
+/// Keys per tile when the cache is read in place (decode): long value dot products, and the
+/// unit of the key splits.
+const DIRECT_TILE: usize = 128;
 /// The SIMD step the value columns are padded to.
 const STEP: usize = 32;
 
-/// Keys per tile for heads of `head_dim` (a multiple of [`STEP`]; a tile of K and one of V
-/// stay in L1).
+/// Keys per buffered tile for heads of `head_dim` (a multiple of [`STEP`]; a tile of K and one
+/// of V stay in L1).
 pub(crate) fn tile_keys(head_dim: usize) -> usize {
     (TILE_VALUES / head_dim.max(1)).clamp(STEP, 256) / STEP * STEP
 }
@@ -82,14 +92,17 @@ pub(crate) struct AttnParams<'a> {
 /// Scratch that survives between calls.
 #[derive(Debug, Default)]
 pub(crate) struct AttnScratch {
-    parts: Vec<f32>,   // [parts][part_len]
-    partial: Vec<f32>, // split partition: [n_head_kv * splits][n * group * (head_dim + 2)]
+    parts: Vec<f32>,   // [parts][part_len().0]
+    bytes: Vec<u8>,    // [parts][part_len().1]
+    partial: Vec<f32>, // split partition: [n_head_kv * splits * group][n * (head_dim + 2)]
 }
 
-/// Floats of one part's scratch for `rows` query rows: the scores/weights of a tile, the
-/// widened K tile, the padded value columns, the rows' `m` and `l`.
-fn part_len(bk: usize, head_dim: usize, rows: usize) -> usize {
-    bk + 2 * bk * head_dim + 2 * rows
+/// One part's scratch for `rows` query rows and tiles of `bk` keys, in floats: the
+/// scores/weights of a tile, the buffered K tile and padded value columns (if `buffered`), the
+/// rows' `m` and `l`; and in bytes: the queries and weights as the f16 kernel takes them.
+fn part_len(bk: usize, head_dim: usize, rows: usize, buffered: bool) -> (usize, usize) {
+    let tiles = if buffered { 2 * bk * head_dim } else { 0 };
+    (bk + tiles + 2 * rows, 4 * (rows * head_dim + bk))
 }
 
 impl AttnScratch {
@@ -97,10 +110,13 @@ impl AttnScratch {
     /// model with these dimensions, so that decoding never grows it.
     pub(crate) fn new(n_head: usize, n_head_kv: usize, head_dim: usize, n_threads: usize) -> AttnScratch {
         let group = n_head / n_head_kv.max(1);
-        let parts = n_threads.clamp(1, MAX_PARTS);
-        let rows = MAX_BLOCK_TOKENS.max(SPLIT_MAX_TOKENS) * group;
+        let parts = (PARTS_PER_THREAD * n_threads).clamp(1, MAX_PARTS);
+        let (f, b) = part_len(tile_keys(head_dim), head_dim, MAX_BLOCK_TOKENS * group, true);
+        let (fd, bd) = part_len(DIRECT_TILE, head_dim, SPLIT_MAX_TOKENS, false);
+        let (f, b) = (f.max(fd), b.max(bd));
         AttnScratch {
-            parts: vec![0.0; parts * part_len(tile_keys(head_dim), head_dim, rows)],
+            parts: vec![0.0; parts * f],
+            bytes: vec![0; parts * b],
             partial: vec![0.0; n_head * MAX_SPLITS * (head_dim + 2)],
         }
     }
@@ -111,22 +127,29 @@ struct Part<'a> {
     items: Range<usize>,
     out: &'a mut [f32],
     scratch: &'a mut [f32],
+    bytes: &'a mut [u8],
 }
 
 type Slot<'a> = Mutex<Part<'a>>;
 
 fn empty_slots<'a>() -> [Slot<'a>; MAX_PARTS] {
-    [const { Mutex::new(Part { items: 0..0, out: &mut [], scratch: &mut [] }) }; MAX_PARTS]
+    [const { Mutex::new(Part { items: 0..0, out: &mut [], scratch: &mut [], bytes: &mut [] }) }; MAX_PARTS]
 }
 
-/// Hands each slot `len` floats of part scratch (grown if needed); returns the partials buffer.
-fn hand_out<'a>(slots: &mut [Slot<'a>], scratch: &'a mut AttnScratch, len: usize) -> &'a mut Vec<f32> {
-    let AttnScratch { parts, partial } = scratch;
-    if parts.len() < slots.len() * len {
-        parts.resize(slots.len() * len, 0.0);
+/// Hands each slot its part scratch of `(floats, bytes)` (grown if needed); returns the
+/// partials buffer.
+fn hand_out<'a>(slots: &mut [Slot<'a>], scratch: &'a mut AttnScratch, (f, b): (usize, usize)) -> &'a mut Vec<f32> {
+    let AttnScratch { parts, bytes, partial } = scratch;
+    if parts.len() < slots.len() * f {
+        parts.resize(slots.len() * f, 0.0);
     }
-    for (slot, mine) in slots.iter_mut().zip(parts.chunks_exact_mut(len)) {
-        slot.get_mut().unwrap_or_else(|e| e.into_inner()).scratch = mine;
+    if bytes.len() < slots.len() * b {
+        bytes.resize(slots.len() * b, 0);
+    }
+    for ((slot, mf), mb) in slots.iter_mut().zip(parts.chunks_exact_mut(f)).zip(bytes.chunks_exact_mut(b)) {
+        let part = slot.get_mut().unwrap_or_else(|e| e.into_inner());
+        part.scratch = mf;
+        part.bytes = mb;
     }
     partial
 }
@@ -142,13 +165,14 @@ struct Ctx<'a> {
     kern: &'static Kernels,
 }
 
-/// One group of query rows (tokens `toks` × the heads of KV head `g`) and where its running
-/// state lives: the output row of (token `t`, head `hh` of the group) is
-/// `acc[(t - toks.start) * t_stride + hh * head_dim..][..head_dim]`, its `m` and `l` are at
-/// `(t - toks.start) * group + hh`.
+/// A set of query rows (tokens `toks` × heads `heads` of KV head `g`'s group) and where its
+/// running state lives: with `i = hh - heads.start`, the output row of (token `t`, head `hh` of
+/// the group) is `acc[(t - toks.start) * t_stride + i * head_dim..][..head_dim]`, its `m` and
+/// `l` are at `(t - toks.start) * heads.len() + i`.
 struct Rows<'s> {
     g: usize,
     toks: Range<usize>,
+    heads: Range<usize>,
     acc: &'s mut [f32],
     t_stride: usize,
     m: &'s mut [f32],
@@ -180,6 +204,25 @@ fn max_of(x: &[f32]) -> f32 {
     chunks.remainder().iter().chain(m.iter()).fold(f32::NEG_INFINITY, |a, &v| if v > a { v } else { a })
 }
 
+/// Writes `src` as little-endian f32 bytes into the front of `dst`.
+fn put_f32_bytes(dst: &mut [u8], src: &[f32]) {
+    for (d, x) in dst.chunks_exact_mut(4).zip(src) {
+        d.copy_from_slice(&x.to_le_bytes());
+    }
+}
+
+/// Keys `js..` of one KV head as the dot products read them: key `j` is row `j - js` of `k`
+/// (`head_dim` values), element `d` of value `j` is `v[d * v_stride + j - js]`.
+#[derive(Clone, Copy)]
+enum Tile<'t> {
+    /// A tile brought into L1 as f32, value columns zero-padded to whole [`STEP`]s.
+    Buffered { k: &'t [f32], v: &'t [f32], v_stride: usize },
+    /// An f32 cache read in place.
+    F32 { k: &'t [f32], v: &'t [f32], v_stride: usize },
+    /// An f16 cache read in place (little-endian bytes), widened by the kernel as it goes.
+    F16 { k: &'t [u8], v: &'t [u8], v_stride: usize },
+}
+
 impl Ctx<'_> {
     /// First key position query token `t` (index in the chunk) sees.
     fn lo(&self, t: usize) -> usize {
@@ -187,38 +230,63 @@ impl Ctx<'_> {
     }
 
     /// Folds keys `keys` (clipped to each row's causal/window range) into the running state of
-    /// `rows`, tile by tile. `scratch` holds at least `bk + 2 * bk * head_dim` floats.
+    /// `rows`, tile by tile. With `buffered`, each tile is first brought into `scratch` as f32
+    /// (widened from f16 or copied), which pays when many rows share it (prefill blocks);
+    /// otherwise the cache is read in place (decode, a few rows per tile). `scratch` and
+    /// `bytes` are sized by [`part_len`].
     ///
-    /// The value dot products run over whole 32-steps with weight 0 for keys a row does not
-    /// see; like PyTorch's `softmax(..) @ v`, that gives NaN only if such a masked value is
-    /// itself not finite.
-    fn attend(&self, rows: &mut Rows, keys: Range<usize>, scratch: &mut [f32]) {
+    /// A buffered tile runs the value dot products over whole 32-steps with weight 0 for keys a
+    /// row does not see; like PyTorch's `softmax(..) @ v`, that gives NaN only if such a masked
+    /// value is itself not finite.
+    fn attend(&self, rows: &mut Rows, keys: Range<usize>, scratch: &mut [f32], bytes: &mut [u8], buffered: bool) {
         let (p, hd, bk, group) = (self.p, self.p.head_dim, self.bk, self.group);
         let (q_dim, n_ctx) = (p.n_head * hd, p.n_ctx);
         let kbase = rows.g * n_ctx * hd; // first key row of this KV head
         let vbase = rows.g * hd * n_ctx; // first value column of this KV head
         let (sc, bufs) = scratch.split_at_mut(bk);
-        let (kbuf, vbuf) = bufs.split_at_mut(bk * hd);
-        let mut js = keys.start / bk * bk;
-        while js < keys.end {
-            // Tile js..j1, always from its aligned start so that a row's 32-steps fall at the
-            // same keys whatever block or split it is in.
-            let j1 = (js + bk).min(keys.end);
-            let len = j1 - js;
-            let padded = len.div_ceil(STEP) * STEP;
-            for (d, col) in vbuf.chunks_exact_mut(bk).take(hd).enumerate() {
-                let at = vbase + d * n_ctx + js;
-                match self.kv {
-                    KvLayer::F32 { v, .. } => col[..len].copy_from_slice(&v[at..at + len]),
-                    KvLayer::F16 { v, .. } => widen_f16(&v[2 * at..2 * (at + len)], &mut col[..len]),
-                }
-                col[len..padded].fill(0.0);
+        let (kbuf, vbuf) = bufs.split_at_mut(if buffered { bk * hd } else { 0 });
+        let nh = rows.heads.len();
+        let (qbytes, wbytes) = bytes.split_at_mut(4 * rows.toks.len() * nh * hd);
+        if let (KvLayer::F16 { .. }, false) = (self.kv, buffered) {
+            // The f16 kernel takes its f32 operand as bytes: these rows' queries, once.
+            for t in rows.toks.clone() {
+                let qrow = &self.q[t * q_dim + (rows.g * group + rows.heads.start) * hd..][..nh * hd];
+                put_f32_bytes(&mut qbytes[4 * (t - rows.toks.start) * nh * hd..], qrow);
             }
-            let kt: &[f32] = match self.kv {
-                KvLayer::F32 { k, .. } => &k[kbase + js * hd..][..len * hd],
-                KvLayer::F16 { k, .. } => {
-                    widen_f16(&k[2 * (kbase + js * hd)..][..2 * len * hd], &mut kbuf[..len * hd]);
-                    &kbuf[..len * hd]
+        }
+        let mut j0 = keys.start / bk * bk;
+        while j0 < keys.end {
+            // A buffered tile starts at its aligned start, so that a row's 32-steps fall at the
+            // same keys whatever block it is in.
+            let js = if buffered { j0 } else { j0.max(keys.start) };
+            let j1 = (j0 + bk).min(keys.end);
+            j0 += bk;
+            let len = j1 - js;
+            let tile = match (self.kv, buffered) {
+                (KvLayer::F32 { k, v }, false) => {
+                    Tile::F32 { k: &k[kbase + js * hd..][..len * hd], v: &v[vbase + js..], v_stride: n_ctx }
+                }
+                (KvLayer::F16 { k, v }, false) => {
+                    Tile::F16 { k: &k[2 * (kbase + js * hd)..][..2 * len * hd], v: &v[2 * (vbase + js)..], v_stride: n_ctx }
+                }
+                (kv, true) => {
+                    let padded = len.div_ceil(STEP) * STEP;
+                    for (d, col) in vbuf.chunks_exact_mut(bk).take(hd).enumerate() {
+                        let at = vbase + d * n_ctx + js;
+                        match kv {
+                            KvLayer::F32 { v, .. } => col[..len].copy_from_slice(&v[at..at + len]),
+                            KvLayer::F16 { v, .. } => widen_f16(&v[2 * at..2 * (at + len)], &mut col[..len]),
+                        }
+                        col[len..padded].fill(0.0);
+                    }
+                    let k: &[f32] = match kv {
+                        KvLayer::F32 { k, .. } => &k[kbase + js * hd..][..len * hd],
+                        KvLayer::F16 { k, .. } => {
+                            widen_f16(&k[2 * (kbase + js * hd)..][..2 * len * hd], &mut kbuf[..len * hd]);
+                            &kbuf[..len * hd]
+                        }
+                    };
+                    Tile::Buffered { k, v: &vbuf[..hd * bk], v_stride: bk }
                 }
             };
             for t in rows.toks.clone() {
@@ -228,15 +296,28 @@ impl Ctx<'_> {
                     continue;
                 }
                 let ti = t - rows.toks.start;
-                // The value dot products cover the whole 32-steps around a..b.
-                let (r0, r1) = ((a - js) / STEP * STEP, (b - js).div_ceil(STEP) * STEP);
-                for hh in 0..group {
+                // Keys of the value dot products: a..b, widened to whole 32-steps in a buffer.
+                let (r0, r1) = match tile {
+                    Tile::Buffered { .. } => ((a - js) / STEP * STEP, (b - js).div_ceil(STEP) * STEP),
+                    _ => (a - js, b - js),
+                };
+                for (i, hh) in rows.heads.clone().enumerate() {
                     let h = rows.g * group + hh;
-                    let r = ti * group + hh;
+                    let r = ti * nh + i;
                     let sw = &mut sc[a - js..b - js];
-                    let qh = &self.q[t * q_dim + h * hd..][..hd];
-                    for (j, sj) in (a..b).zip(sw.iter_mut()) {
-                        *sj = self.kern.dot_f32(qh, &kt[(j - js) * hd..][..hd]);
+                    match tile {
+                        Tile::Buffered { k, .. } | Tile::F32 { k, .. } => {
+                            let qh = &self.q[t * q_dim + h * hd..][..hd];
+                            for (j, sj) in (a..b).zip(sw.iter_mut()) {
+                                *sj = self.kern.dot_f32(qh, &k[(j - js) * hd..][..hd]);
+                            }
+                        }
+                        Tile::F16 { k, .. } => {
+                            let qh = &qbytes[4 * r * hd..][..4 * hd];
+                            for (j, sj) in (a..b).zip(sw.iter_mut()) {
+                                *sj = self.kern.vec_dot(GgmlType::F16, hd, &k[2 * (j - js) * hd..][..2 * hd], qh);
+                            }
+                        }
                     }
                     let scale = p.scale;
                     match p.alibi {
@@ -255,7 +336,7 @@ impl Ctx<'_> {
                     }
                     // Online softmax: rescale what was summed under the old maximum.
                     let mb = max_of(sw);
-                    let acc = &mut rows.acc[ti * rows.t_stride + hh * hd..][..hd];
+                    let acc = &mut rows.acc[ti * rows.t_stride + i * hd..][..hd];
                     if mb > rows.m[r] {
                         let c = exp_fast(rows.m[r] - mb); // tiny on the first tile, where acc and l are 0
                         if rows.m[r] != f32::NEG_INFINITY {
@@ -269,12 +350,23 @@ impl Ctx<'_> {
                     sc[r0..a - js].fill(0.0);
                     sc[b - js..r1].fill(0.0);
                     let w = &sc[r0..r1];
-                    for (d, o) in acc.iter_mut().enumerate() {
-                        *o += self.kern.dot_f32(w, &vbuf[d * bk + r0..d * bk + r1]);
+                    match tile {
+                        Tile::Buffered { v, v_stride, .. } | Tile::F32 { v, v_stride, .. } => {
+                            for (d, o) in acc.iter_mut().enumerate() {
+                                *o += self.kern.dot_f32(w, &v[d * v_stride + r0..][..r1 - r0]);
+                            }
+                        }
+                        Tile::F16 { v, v_stride, .. } => {
+                            let wb = &mut wbytes[..4 * w.len()];
+                            put_f32_bytes(wb, w);
+                            for (d, o) in acc.iter_mut().enumerate() {
+                                let col = &v[2 * (d * v_stride + r0)..][..2 * w.len()];
+                                *o += self.kern.vec_dot(GgmlType::F16, w.len(), col, wb);
+                            }
+                        }
                     }
                 }
             }
-            js = j1;
         }
     }
 }
@@ -302,7 +394,7 @@ pub(crate) fn attention(
         kv,
         pos0,
         group: p.n_head / p.n_head_kv.max(1),
-        bk: tile_keys(p.head_dim),
+        bk: if n <= SPLIT_MAX_TOKENS { DIRECT_TILE } else { tile_keys(p.head_dim) },
         kern: allmende_kernels::kernels(),
     };
     if n <= SPLIT_MAX_TOKENS {
@@ -316,10 +408,10 @@ pub(crate) fn attention(
 fn attention_rows(pool: &ThreadPool, ctx: &Ctx, n: usize, out: &mut [f32], scratch: &mut AttnScratch) {
     let (p, hd, bk, group) = (ctx.p, ctx.p.head_dim, ctx.bk, ctx.group);
     let q_dim = p.n_head * hd;
-    let threads = pool.n_threads().min(MAX_PARTS);
+    let threads = pool.n_threads();
     let bq = n.div_ceil(4 * threads).clamp(1, MAX_BLOCK_TOKENS);
     let n_blocks = n.div_ceil(bq);
-    let parts = threads.min(n_blocks);
+    let parts = (PARTS_PER_THREAD * threads).min(MAX_PARTS).min(n_blocks);
     // Cost of a block ~ keys its queries see; cut the blocks into runs of about equal cost.
     let visible = |t: usize| ctx.pos0 + t + 1 - ctx.lo(t);
     let cost = |b: usize| (b * bq..((b + 1) * bq).min(n)).map(visible).sum::<usize>() + 1;
@@ -335,7 +427,7 @@ fn attention_rows(pool: &ThreadPool, ctx: &Ctx, n: usize, out: &mut [f32], scrat
         acc += cost(b);
     }
     let mut slots = empty_slots();
-    hand_out(&mut slots[..parts], scratch, part_len(bk, hd, bq * group));
+    hand_out(&mut slots[..parts], scratch, part_len(bk, hd, bq * group, true));
     let mut rest = &mut out[..n * q_dim];
     for (i, slot) in slots.iter_mut().enumerate().take(parts) {
         let toks = (bounds[i] * bq).min(n)..(bounds[i + 1] * bq).min(n);
@@ -348,7 +440,7 @@ fn attention_rows(pool: &ThreadPool, ctx: &Ctx, n: usize, out: &mut [f32], scrat
     let work = |i: usize| {
         let Some(slot) = slots.get(i).filter(|_| i < parts) else { return };
         let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-        let Part { items, out: o, scratch } = &mut *guard;
+        let Part { items, out: o, scratch, bytes } = &mut *guard;
         let first_tok = items.start * bq;
         let (fs, state) = scratch.split_at_mut(scratch.len() - 2 * bq * group);
         let (m, l) = state.split_at_mut(bq * group);
@@ -362,8 +454,9 @@ fn attention_rows(pool: &ThreadPool, ctx: &Ctx, n: usize, out: &mut [f32], scrat
                 l[..nr].fill(0.0);
                 let keys = ctx.lo(toks.start)..ctx.pos0 + toks.end;
                 let acc = &mut orows[g * group * hd..];
-                let mut rows = Rows { g, toks: toks.clone(), acc, t_stride: q_dim, m: &mut m[..nr], l: &mut l[..nr] };
-                ctx.attend(&mut rows, keys, fs);
+                let (m, l) = (&mut m[..nr], &mut l[..nr]);
+                let mut rows = Rows { g, toks: toks.clone(), heads: 0..group, acc, t_stride: q_dim, m, l };
+                ctx.attend(&mut rows, keys, fs, bytes, true);
                 for ti in 0..toks.len() {
                     for hh in 0..group {
                         let row = &mut orows[ti * q_dim + (g * group + hh) * hd..][..hd];
@@ -373,11 +466,13 @@ fn attention_rows(pool: &ThreadPool, ctx: &Ctx, n: usize, out: &mut [f32], scrat
             }
         }
     };
-    pool.run(&work);
+    pool.for_each_chunk(parts, 1, &|r| r.for_each(work));
 }
 
-/// The split partition: (KV head, run of key tiles) items write partial states, then the
-/// caller merges them into `out`.
+/// The split partition: (query head, run of key tiles) items write partial states, then the
+/// caller merges them into `out`. Items are numbered KV-head-major, then split, then the heads
+/// of the group, so the heads that share a tile run one after the other on one thread while
+/// the tile is in L1.
 fn attention_split(pool: &ThreadPool, ctx: &Ctx, n: usize, out: &mut [f32], scratch: &mut AttnScratch) {
     let (p, hd, bk, group) = (ctx.p, ctx.p.head_dim, ctx.bk, ctx.group);
     let q_dim = p.n_head * hd;
@@ -391,12 +486,11 @@ fn attention_split(pool: &ThreadPool, ctx: &Ctx, n: usize, out: &mut [f32], scra
         let b = (tile0 + n_tiles * (s + 1) / splits) * bk;
         a.max(keys.start)..b.min(keys.end)
     };
-    let items = p.n_head_kv * splits;
-    let nr = n * group;
-    let item_len = nr * (hd + 2);
-    let parts = pool.n_threads().min(MAX_PARTS).min(items);
+    let items = p.n_head_kv * splits * group;
+    let item_len = n * (hd + 2); // acc [n][hd], m [n], l [n]
+    let parts = (PARTS_PER_THREAD * pool.n_threads()).min(MAX_PARTS).min(items);
     let mut slots = empty_slots();
-    let partial = hand_out(&mut slots[..parts], scratch, part_len(bk, hd, 0));
+    let partial = hand_out(&mut slots[..parts], scratch, part_len(bk, hd, n, false));
     if partial.len() < items * item_len {
         partial.resize(items * item_len, 0.0);
     }
@@ -414,27 +508,27 @@ fn attention_split(pool: &ThreadPool, ctx: &Ctx, n: usize, out: &mut [f32], scra
     let work = |i: usize| {
         let Some(slot) = slots.get(i).filter(|_| i < parts) else { return };
         let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-        let Part { items, out: partial, scratch } = &mut *guard;
+        let Part { items, out: partial, scratch, bytes } = &mut *guard;
         for (item, chunk) in items.clone().zip(partial.chunks_exact_mut(item_len)) {
-            let (acc, state) = chunk.split_at_mut(nr * hd);
-            let (m, l) = state.split_at_mut(nr);
+            let (gs, hh) = (item / group, item % group);
+            let (acc, state) = chunk.split_at_mut(n * hd);
+            let (m, l) = state.split_at_mut(n);
             acc.fill(0.0);
             m.fill(f32::NEG_INFINITY);
             l.fill(0.0);
-            let mut rows = Rows { g: item / splits, toks: 0..n, acc, t_stride: group * hd, m, l };
-            ctx.attend(&mut rows, split_keys(item % splits), scratch);
+            let mut rows = Rows { g: gs / splits, toks: 0..n, heads: hh..hh + 1, acc, t_stride: hd, m, l };
+            ctx.attend(&mut rows, split_keys(gs % splits), scratch, bytes, false);
         }
     };
-    pool.run(&work);
+    pool.for_each_chunk(parts, 1, &|r| r.for_each(work));
     // Merge: out = Σ_s e^(m_s - M) acc_s / Σ_s e^(m_s - M) l_s, M = max_s m_s.
     let partial = &scratch.partial[..items * item_len];
-    for t in 0..n {
-        for h in 0..p.n_head {
-            let (g, hh) = (h / group, h % group);
-            let r = t * group + hh;
+    for h in 0..p.n_head {
+        let (g, hh) = (h / group, h % group);
+        for t in 0..n {
             let state = |s: usize| {
-                let c = &partial[(g * splits + s) * item_len..][..item_len];
-                (&c[r * hd..][..hd], c[nr * hd + r], c[nr * hd + nr + r])
+                let c = &partial[((g * splits + s) * group + hh) * item_len..][..item_len];
+                (&c[t * hd..][..hd], c[n * hd + t], c[n * hd + n + t])
             };
             let big_m = (0..splits).map(|s| state(s).1).fold(f32::NEG_INFINITY, f32::max);
             let o = &mut out[t * q_dim + h * hd..][..hd];
