@@ -54,6 +54,8 @@ pub struct Kernels {
     pub(crate) quantize_row_q8_k: unsafe fn(&[f32], &mut [BlockQ8K]),
     pub(crate) axpy_f32: unsafe fn(&mut [f32], f32, &[f32]),
     pub(crate) scale_f32: unsafe fn(&mut [f32], f32),
+    pub(crate) scores_f32: unsafe fn(&[f32], &[f32], usize, &mut [f32], usize),
+    pub(crate) weighted_rows_f32: unsafe fn(&[f32], &[f32], &mut [f32]),
 }
 
 /// The scalar reference table; runs everywhere.
@@ -89,6 +91,8 @@ pub(crate) const SCALAR_TABLE: Kernels = Kernels {
     quantize_row_q8_k: q8_k::quantize_row_q8_k,
     axpy_f32: float::axpy_f32,
     scale_f32: float::scale_f32,
+    scores_f32: float::scores_f32,
+    weighted_rows_f32: float::weighted_rows_f32,
 };
 
 /// Whether `k`'s target features are present on this CPU.
@@ -277,6 +281,25 @@ impl Kernels {
     pub fn scale_f32(&self, x: &mut [f32], s: f32) {
         // SAFETY: table features checked at selection; a single slice has no length contract.
         unsafe { (self.scale_f32)(x, s) }
+    }
+
+    /// Attention scores `out[i * out_stride + j] = q_i · k_j` of the `q.len() / dim` query rows
+    /// and `k.len() / dim` key rows (row-major, `dim` values each). Each score is computed the
+    /// same way wherever it falls in the kernel's register blocking.
+    pub fn scores_f32(&self, q: &[f32], k: &[f32], dim: usize, out: &mut [f32], out_stride: usize) {
+        assert!(dim > 0 && q.len().is_multiple_of(dim) && k.len().is_multiple_of(dim), "scores_f32: rows of {dim}: {} and {}", q.len(), k.len());
+        let (n_q, n_k) = (q.len() / dim, k.len() / dim);
+        assert!(n_q <= 1 || n_k <= out_stride, "scores_f32: {n_k} keys in rows of {out_stride}");
+        assert!(n_q == 0 || n_k == 0 || (n_q - 1) * out_stride + n_k <= out.len(), "scores_f32: output too short");
+        // SAFETY: table features checked at selection; shapes checked above.
+        unsafe { (self.scores_f32)(q, k, dim, out, out_stride) }
+    }
+
+    /// Weighted sum of rows: `acc[d] += Σ_j w[j] · v[j * acc.len() + d]`.
+    pub fn weighted_rows_f32(&self, w: &[f32], v: &[f32], acc: &mut [f32]) {
+        assert!(v.len() >= w.len() * acc.len(), "weighted_rows_f32: {} rows of {} in {} values", w.len(), acc.len(), v.len());
+        // SAFETY: table features checked at selection; lengths checked above.
+        unsafe { (self.weighted_rows_f32)(w, v, acc) }
     }
 }
 

@@ -52,3 +52,24 @@ pub fn scale_f32(x: &mut [f32], s: f32) {
         *v *= s;
     }
 }
+
+/// Attention scores: `out[i * out_stride + j] = q_i · k_j` for the `q.len() / dim` rows of `q`
+/// and the `k.len() / dim` rows of `k` (both row-major, `dim` values a row).
+pub fn scores_f32(q: &[f32], k: &[f32], dim: usize, out: &mut [f32], out_stride: usize) {
+    for (i, qi) in q.chunks_exact(dim).enumerate() {
+        for (j, kj) in k.chunks_exact(dim).enumerate() {
+            out[i * out_stride + j] = qi.iter().zip(kj).map(|(a, b)| a * b).sum();
+        }
+    }
+}
+
+/// Weighted sum of rows: `acc[d] += Σ_j w[j] · v[j * acc.len() + d]` (`v` holds `w.len()`
+/// rows of `acc.len()` values).
+pub fn weighted_rows_f32(w: &[f32], v: &[f32], acc: &mut [f32]) {
+    let dim = acc.len();
+    for (&wj, vj) in w.iter().zip(v.chunks_exact(dim.max(1))) {
+        for (a, &x) in acc.iter_mut().zip(vj) {
+            *a += wj * x;
+        }
+    }
+}

@@ -183,3 +183,49 @@ fn block_views_round_trip() {
     assert_eq!(blocks_as_bytes(blocks), &w[..]);
     assert_eq!(blocks[1].d, [w[144], w[145]]);
 }
+
+#[test]
+fn attention_kernels_match_scalar_and_do_not_depend_on_blocking() {
+    for k in tables("attention kernels") {
+        for dim in [1, 3, 8, 13, 64, 80, 256] {
+            for (n_q, n_k) in [(1, 1), (3, 5), (4, 2), (9, 7), (16, 32)] {
+                let mut rng = Rng::new((dim * 1000 + n_q * 10 + n_k) as u64);
+                let q = gen::floats(n_q * dim, gen::Mode::Random, &mut rng);
+                let kk = gen::floats(n_k * dim, gen::Mode::Random, &mut rng);
+                let stride = n_k + 3;
+                let (mut got, mut want) = (vec![f32::NAN; n_q * stride], vec![f32::NAN; n_q * stride]);
+                k.scores_f32(&q, &kk, dim, &mut got, stride);
+                SCALAR.scores_f32(&q, &kk, dim, &mut want, stride);
+                for i in 0..n_q {
+                    for j in 0..n_k {
+                        let mag: f32 = (0..dim).map(|c| (q[i * dim + c] * kk[j * dim + c]).abs()).sum();
+                        let (g, w) = (got[i * stride + j], want[i * stride + j]);
+                        assert!((g - w).abs() <= 1e-5 * mag + f32::MIN_POSITIVE, "{} scores dim={dim} ({i},{j}): {g} vs {w}", k.name);
+                        // The same pair alone gives the same bits as inside a block.
+                        let mut one = [0f32];
+                        k.scores_f32(&q[i * dim..][..dim], &kk[j * dim..][..dim], dim, &mut one, 1);
+                        assert_eq!(one[0].to_bits(), g.to_bits(), "{} scores dim={dim} ({i},{j}) alone vs blocked", k.name);
+                    }
+                    assert!(got[i * stride + n_k..(i + 1) * stride].iter().all(|x| x.is_nan()), "{} wrote past n_k", k.name);
+                }
+
+                let w = gen::floats(n_k, gen::Mode::Random, &mut rng);
+                let acc0 = gen::floats(dim, gen::Mode::Random, &mut rng);
+                let (mut a1, mut a2) = (acc0.clone(), acc0.clone());
+                k.weighted_rows_f32(&w, &kk, &mut a1);
+                SCALAR.weighted_rows_f32(&w, &kk, &mut a2);
+                for d in 0..dim {
+                    let mag: f32 = acc0[d].abs() + (0..n_k).map(|j| (w[j] * kk[j * dim + d]).abs()).sum::<f32>();
+                    assert!((a1[d] - a2[d]).abs() <= 1e-5 * mag + f32::MIN_POSITIVE, "{} weighted dim={dim} d={d}: {} vs {}", k.name, a1[d], a2[d]);
+                }
+            }
+        }
+    }
+    // Real values through the active table.
+    let mut out = [0f32; 2];
+    crate::kernels().scores_f32(&[1.0, 2.0], &[3.0, 4.0, -1.0, 0.5], 2, &mut out, 2);
+    assert_eq!(out, [11.0, 0.0]);
+    let mut acc = [1.0f32, 1.0];
+    crate::kernels().weighted_rows_f32(&[2.0, -1.0], &[1.0, 2.0, 3.0, 4.0], &mut acc);
+    assert_eq!(acc, [0.0, 1.0]);
+}

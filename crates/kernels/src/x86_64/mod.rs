@@ -38,6 +38,8 @@ pub(crate) static AVX2: Kernels = Kernels {
     quantize_row_q8_k: avx2::quantize::quantize_row_q8_k,
     axpy_f32: avx2::float::axpy_f32,
     scale_f32: avx2::float::scale_f32,
+    scores_f32: avx2::attn::scores_f32,
+    weighted_rows_f32: avx2::attn::weighted_rows_f32,
     ..SCALAR_TABLE
 };
 

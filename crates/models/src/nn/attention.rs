@@ -5,13 +5,14 @@
 //! grows. A tile serves every query of a block and every query head of a GQA group while it is
 //! in L1, so the cache is read from memory once per query block instead of once per query.
 //!
-//! Only dot products are needed: `q·k` over a key row and, because the cache stores values
-//! transposed, `p·v` over a value column for each output element, from the kernels crate:
-//! `dot_f32`, and `vec_dot(F16, ..)`, which widens f16 with F16C as it goes. In prefill blocks
-//! (many rows per tile) each tile is first brought into a buffer as f32, its value columns
-//! zero-padded to a multiple of 32 so that every dot product is whole SIMD steps; in decode
-//! (a few rows per tile) the cache is read in place, since widening a tile would cost more
-//! than the few rows gain.
+//! In prefill blocks (many rows per tile) each tile is first brought into a buffer as f32 (K
+//! rows as cached, V transposed back from the cache's columns to rows); then one call of the
+//! kernels crate's register-blocked `scores_f32` gives every row's scores against the tile, and
+//! `weighted_rows_f32` adds each row's weighted values (`acc += wᵀ·V`). In decode (a few rows
+//! per tile) the cache is read in place, since widening a tile would cost more than the few
+//! rows gain: `q·k` over a key row and, because the cache stores values transposed, `p·v` over
+//! a value column for each output element (`dot_f32`, or `vec_dot(F16, ..)`, which widens f16
+//! with F16C as it goes).
 //!
 //! Supports GQA/MQA, sliding windows (query `i` sees keys `i - w < j <= i`), ALiBi biases before
 //! or after the scale, and score soft-capping.
@@ -25,9 +26,9 @@
 //!   result (`m`, `l`, unnormalised output) and the caller merges the partials
 //!   (flash-decoding), so a single token keeps every thread busy even with one KV head.
 //!
-//! Tiles start at multiples of the tile size and buffered value dot products run over whole
-//! 32-steps from the tile start, so a query row does the same arithmetic whatever block or split
-//! it is in: one and many threads give bit-identical results.
+//! Tiles start at multiples of the tile size, and the kernels compute each score and each output
+//! the same way wherever it falls in their register blocking, so a query row does the same
+//! arithmetic whatever block or split it is in: one and many threads give bit-identical results.
 //!
 //! The work is cut into up to [`PARTS_PER_THREAD`] parts per thread, which the pool's threads
 //! claim dynamically (`ThreadPool::for_each_chunk`); each part's slices are handed over through
@@ -66,11 +67,11 @@ const TILE_VALUES: usize = 8192;
 /// Keys per tile when the cache is read in place (decode): long value dot products, and the
 /// unit of the key splits.
 const DIRECT_TILE: usize = 128;
-/// The SIMD step the value columns are padded to.
+/// Buffered tiles hold a multiple of this many keys.
 const STEP: usize = 32;
 
-/// Keys per buffered tile for heads of `head_dim` (a multiple of [`STEP`]; a tile of K and one
-/// of V stay in L1).
+/// Keys per buffered tile for heads of `head_dim`: a multiple of [`STEP`], at most 256 (the
+/// V-transpose buffer), a tile of K and one of V about [`TILE_VALUES`] values each.
 pub(crate) fn tile_keys(head_dim: usize) -> usize {
     (TILE_VALUES / head_dim.max(1)).clamp(STEP, 256) / STEP * STEP
 }
@@ -97,12 +98,16 @@ pub(crate) struct AttnScratch {
     partial: Vec<f32>, // split partition: [n_head_kv * splits * group][n * (head_dim + 2)]
 }
 
-/// One part's scratch for `rows` query rows and tiles of `bk` keys, in floats: the
-/// scores/weights of a tile, the buffered K tile and padded value columns (if `buffered`), the
-/// rows' `m` and `l`; and in bytes: the queries and weights as the f16 kernel takes them.
+/// One part's scratch for `rows` query rows and tiles of `bk` keys, in floats and bytes.
+/// Buffered (prefill): the K tile and the V tile (row-major), the rows' packed queries, their
+/// scores for a tile, and their `m` and `l`. In place (decode): the scores/weights of a tile,
+/// `m` and `l`; and in bytes the queries and weights as the f16 kernel takes them.
 fn part_len(bk: usize, head_dim: usize, rows: usize, buffered: bool) -> (usize, usize) {
-    let tiles = if buffered { 2 * bk * head_dim } else { 0 };
-    (bk + tiles + 2 * rows, 4 * (rows * head_dim + bk))
+    if buffered {
+        (2 * bk * head_dim + rows * head_dim + rows * bk + 2 * rows, 0)
+    } else {
+        (bk + 2 * rows, 4 * (rows * head_dim + bk))
+    }
 }
 
 impl AttnScratch {
@@ -146,10 +151,13 @@ fn hand_out<'a>(slots: &mut [Slot<'a>], scratch: &'a mut AttnScratch, (f, b): (u
     if bytes.len() < slots.len() * b {
         bytes.resize(slots.len() * b, 0);
     }
-    for ((slot, mf), mb) in slots.iter_mut().zip(parts.chunks_exact_mut(f)).zip(bytes.chunks_exact_mut(b)) {
+    let mut bytes = &mut bytes[..];
+    for (slot, mf) in slots.iter_mut().zip(parts.chunks_exact_mut(f)) {
         let part = slot.get_mut().unwrap_or_else(|e| e.into_inner());
+        let (mb, rest) = std::mem::take(&mut bytes).split_at_mut(b);
         part.scratch = mf;
         part.bytes = mb;
+        bytes = rest;
     }
     partial
 }
@@ -211,15 +219,13 @@ fn put_f32_bytes(dst: &mut [u8], src: &[f32]) {
     }
 }
 
-/// Keys `js..` of one KV head as the dot products read them: key `j` is row `j - js` of `k`
+/// Keys `js..` of one KV head read in place from the cache: key `j` is row `j - js` of `k`
 /// (`head_dim` values), element `d` of value `j` is `v[d * v_stride + j - js]`.
 #[derive(Clone, Copy)]
 enum Tile<'t> {
-    /// A tile brought into L1 as f32, value columns zero-padded to whole [`STEP`]s.
-    Buffered { k: &'t [f32], v: &'t [f32], v_stride: usize },
-    /// An f32 cache read in place.
+    /// An f32 cache.
     F32 { k: &'t [f32], v: &'t [f32], v_stride: usize },
-    /// An f16 cache read in place (little-endian bytes), widened by the kernel as it goes.
+    /// An f16 cache (little-endian bytes), widened by the kernel as it goes.
     F16 { k: &'t [u8], v: &'t [u8], v_stride: usize },
 }
 
@@ -229,25 +235,52 @@ impl Ctx<'_> {
         self.p.window.map_or(0, |w| (self.pos0 + t + 1).saturating_sub(w))
     }
 
+    /// Turns the raw scores `sw` of keys `a..` for row `r` (query head `h`) into softmax
+    /// weights under the row's running maximum: scale, ALiBi, soft-capping, then the online
+    /// softmax update (`acc` and `l` rescaled when the maximum grows, `l` += the new weights).
+    fn fold_scores(&self, rows: &mut Rows, r: usize, acc: Range<usize>, h: usize, a: usize, sw: &mut [f32]) {
+        let p = self.p;
+        let scale = p.scale;
+        match p.alibi {
+            Some((slopes, true)) => {
+                let sl = slopes[h];
+                sw.iter_mut().enumerate().for_each(|(i, x)| *x = (*x + sl * (a + i) as f32) * scale);
+            }
+            Some((slopes, false)) => {
+                let sl = slopes[h];
+                sw.iter_mut().enumerate().for_each(|(i, x)| *x = *x * scale + sl * (a + i) as f32);
+            }
+            None => sw.iter_mut().for_each(|x| *x *= scale),
+        }
+        if let Some(cap) = p.softcap {
+            sw.iter_mut().for_each(|x| *x = (*x / cap).tanh() * cap);
+        }
+        // Online softmax: rescale what was summed under the old maximum.
+        let mb = max_of(sw);
+        if mb > rows.m[r] {
+            let c = exp_fast(rows.m[r] - mb); // tiny on the first tile, where acc and l are 0
+            if rows.m[r] != f32::NEG_INFINITY {
+                self.kern.scale_f32(&mut rows.acc[acc], c);
+            }
+            rows.l[r] *= c;
+            rows.m[r] = mb;
+        }
+        rows.l[r] += exp_sub_sum(sw, rows.m[r]);
+    }
+
     /// Folds keys `keys` (clipped to each row's causal/window range) into the running state of
-    /// `rows`, tile by tile. With `buffered`, each tile is first brought into `scratch` as f32
-    /// (widened from f16 or copied), which pays when many rows share it (prefill blocks);
-    /// otherwise the cache is read in place (decode, a few rows per tile). `scratch` and
-    /// `bytes` are sized by [`part_len`].
-    ///
-    /// A buffered tile runs the value dot products over whole 32-steps with weight 0 for keys a
-    /// row does not see; like PyTorch's `softmax(..) @ v`, that gives NaN only if such a masked
-    /// value is itself not finite.
-    fn attend(&self, rows: &mut Rows, keys: Range<usize>, scratch: &mut [f32], bytes: &mut [u8], buffered: bool) {
+    /// `rows`, reading the cache in place, tile by tile (decode: a few rows per tile, where
+    /// widening a tile first would cost more than the rows gain). `scratch` and `bytes` are
+    /// sized by [`part_len`] (not buffered).
+    fn attend(&self, rows: &mut Rows, keys: Range<usize>, scratch: &mut [f32], bytes: &mut [u8]) {
         let (p, hd, bk, group) = (self.p, self.p.head_dim, self.bk, self.group);
         let (q_dim, n_ctx) = (p.n_head * hd, p.n_ctx);
         let kbase = rows.g * n_ctx * hd; // first key row of this KV head
         let vbase = rows.g * hd * n_ctx; // first value column of this KV head
-        let (sc, bufs) = scratch.split_at_mut(bk);
-        let (kbuf, vbuf) = bufs.split_at_mut(if buffered { bk * hd } else { 0 });
+        let sc = &mut scratch[..bk];
         let nh = rows.heads.len();
         let (qbytes, wbytes) = bytes.split_at_mut(4 * rows.toks.len() * nh * hd);
-        if let (KvLayer::F16 { .. }, false) = (self.kv, buffered) {
+        if let KvLayer::F16 { .. } = self.kv {
             // The f16 kernel takes its f32 operand as bytes: these rows' queries, once.
             for t in rows.toks.clone() {
                 let qrow = &self.q[t * q_dim + (rows.g * group + rows.heads.start) * hd..][..nh * hd];
@@ -256,37 +289,14 @@ impl Ctx<'_> {
         }
         let mut j0 = keys.start / bk * bk;
         while j0 < keys.end {
-            // A buffered tile starts at its aligned start, so that a row's 32-steps fall at the
-            // same keys whatever block it is in.
-            let js = if buffered { j0 } else { j0.max(keys.start) };
+            let js = j0.max(keys.start);
             let j1 = (j0 + bk).min(keys.end);
             j0 += bk;
             let len = j1 - js;
-            let tile = match (self.kv, buffered) {
-                (KvLayer::F32 { k, v }, false) => {
-                    Tile::F32 { k: &k[kbase + js * hd..][..len * hd], v: &v[vbase + js..], v_stride: n_ctx }
-                }
-                (KvLayer::F16 { k, v }, false) => {
+            let tile = match self.kv {
+                KvLayer::F32 { k, v } => Tile::F32 { k: &k[kbase + js * hd..][..len * hd], v: &v[vbase + js..], v_stride: n_ctx },
+                KvLayer::F16 { k, v } => {
                     Tile::F16 { k: &k[2 * (kbase + js * hd)..][..2 * len * hd], v: &v[2 * (vbase + js)..], v_stride: n_ctx }
-                }
-                (kv, true) => {
-                    let padded = len.div_ceil(STEP) * STEP;
-                    for (d, col) in vbuf.chunks_exact_mut(bk).take(hd).enumerate() {
-                        let at = vbase + d * n_ctx + js;
-                        match kv {
-                            KvLayer::F32 { v, .. } => col[..len].copy_from_slice(&v[at..at + len]),
-                            KvLayer::F16 { v, .. } => widen_f16(&v[2 * at..2 * (at + len)], &mut col[..len]),
-                        }
-                        col[len..padded].fill(0.0);
-                    }
-                    let k: &[f32] = match kv {
-                        KvLayer::F32 { k, .. } => &k[kbase + js * hd..][..len * hd],
-                        KvLayer::F16 { k, .. } => {
-                            widen_f16(&k[2 * (kbase + js * hd)..][..2 * len * hd], &mut kbuf[..len * hd]);
-                            &kbuf[..len * hd]
-                        }
-                    };
-                    Tile::Buffered { k, v: &vbuf[..hd * bk], v_stride: bk }
                 }
             };
             for t in rows.toks.clone() {
@@ -296,17 +306,12 @@ impl Ctx<'_> {
                     continue;
                 }
                 let ti = t - rows.toks.start;
-                // Keys of the value dot products: a..b, widened to whole 32-steps in a buffer.
-                let (r0, r1) = match tile {
-                    Tile::Buffered { .. } => ((a - js) / STEP * STEP, (b - js).div_ceil(STEP) * STEP),
-                    _ => (a - js, b - js),
-                };
                 for (i, hh) in rows.heads.clone().enumerate() {
                     let h = rows.g * group + hh;
                     let r = ti * nh + i;
                     let sw = &mut sc[a - js..b - js];
                     match tile {
-                        Tile::Buffered { k, .. } | Tile::F32 { k, .. } => {
+                        Tile::F32 { k, .. } => {
                             let qh = &self.q[t * q_dim + h * hd..][..hd];
                             for (j, sj) in (a..b).zip(sw.iter_mut()) {
                                 *sj = self.kern.dot_f32(qh, &k[(j - js) * hd..][..hd]);
@@ -319,52 +324,90 @@ impl Ctx<'_> {
                             }
                         }
                     }
-                    let scale = p.scale;
-                    match p.alibi {
-                        Some((slopes, true)) => {
-                            let sl = slopes[h];
-                            (a..b).zip(sw.iter_mut()).for_each(|(j, x)| *x = (*x + sl * j as f32) * scale);
-                        }
-                        Some((slopes, false)) => {
-                            let sl = slopes[h];
-                            (a..b).zip(sw.iter_mut()).for_each(|(j, x)| *x = *x * scale + sl * j as f32);
-                        }
-                        None => sw.iter_mut().for_each(|x| *x *= scale),
-                    }
-                    if let Some(cap) = p.softcap {
-                        sw.iter_mut().for_each(|x| *x = (*x / cap).tanh() * cap);
-                    }
-                    // Online softmax: rescale what was summed under the old maximum.
-                    let mb = max_of(sw);
-                    let acc = &mut rows.acc[ti * rows.t_stride + i * hd..][..hd];
-                    if mb > rows.m[r] {
-                        let c = exp_fast(rows.m[r] - mb); // tiny on the first tile, where acc and l are 0
-                        if rows.m[r] != f32::NEG_INFINITY {
-                            self.kern.scale_f32(acc, c);
-                        }
-                        rows.l[r] *= c;
-                        rows.m[r] = mb;
-                    }
-                    rows.l[r] += exp_sub_sum(sw, rows.m[r]);
+                    let acc = ti * rows.t_stride + i * hd..ti * rows.t_stride + (i + 1) * hd;
+                    self.fold_scores(rows, r, acc.clone(), h, a, sw);
                     // acc[d] += Σ_j w_j v[j][d], one contiguous value column per d.
-                    sc[r0..a - js].fill(0.0);
-                    sc[b - js..r1].fill(0.0);
-                    let w = &sc[r0..r1];
+                    let (w, acc) = (&*sw, &mut rows.acc[acc]);
                     match tile {
-                        Tile::Buffered { v, v_stride, .. } | Tile::F32 { v, v_stride, .. } => {
+                        Tile::F32 { v, v_stride, .. } => {
                             for (d, o) in acc.iter_mut().enumerate() {
-                                *o += self.kern.dot_f32(w, &v[d * v_stride + r0..][..r1 - r0]);
+                                *o += self.kern.dot_f32(w, &v[d * v_stride + a - js..][..w.len()]);
                             }
                         }
                         Tile::F16 { v, v_stride, .. } => {
                             let wb = &mut wbytes[..4 * w.len()];
                             put_f32_bytes(wb, w);
                             for (d, o) in acc.iter_mut().enumerate() {
-                                let col = &v[2 * (d * v_stride + r0)..][..2 * w.len()];
+                                let col = &v[2 * (d * v_stride + a - js)..][..2 * w.len()];
                                 *o += self.kern.vec_dot(GgmlType::F16, w.len(), col, wb);
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// As [`Ctx::attend`], for many rows (prefill blocks): each tile of keys is first brought
+    /// into `scratch` as f32, K row-major as in the cache and V transposed back to rows, then
+    /// the scores of every row against the tile come from one blocked kernel call
+    /// (`scores_f32`) and each row's weighted values from `weighted_rows_f32`. Tiles start at
+    /// multiples of the tile size, so a row meets the same tiles in whatever block it is.
+    fn attend_tiles(&self, rows: &mut Rows, keys: Range<usize>, scratch: &mut [f32]) {
+        let (p, hd, bk, group) = (self.p, self.p.head_dim, self.bk, self.group);
+        let (q_dim, n_ctx) = (p.n_head * hd, p.n_ctx);
+        let kbase = rows.g * n_ctx * hd;
+        let vbase = rows.g * hd * n_ctx;
+        let (nh, nt) = (rows.heads.len(), rows.toks.len());
+        let nr = nt * nh;
+        let (kbuf, rest) = scratch.split_at_mut(bk * hd);
+        let (vbuf, rest) = rest.split_at_mut(bk * hd);
+        let (qpack, rest) = rest.split_at_mut(nr * hd);
+        let scores = &mut rest[..nr * bk];
+        // The rows' queries, packed: row ti * nh + i is head heads.start + i of token ti.
+        for (ti, t) in rows.toks.clone().enumerate() {
+            let src = &self.q[t * q_dim + (rows.g * group + rows.heads.start) * hd..][..nh * hd];
+            qpack[ti * nh * hd..][..nh * hd].copy_from_slice(src);
+        }
+        let mut col = [0f32; 256];
+        let mut j0 = keys.start / bk * bk;
+        while j0 < keys.end {
+            let js = j0.max(keys.start);
+            let j1 = (j0 + bk).min(keys.end);
+            j0 += bk;
+            let len = j1 - js;
+            let k: &[f32] = match self.kv {
+                KvLayer::F32 { k, .. } => &k[kbase + js * hd..][..len * hd],
+                KvLayer::F16 { k, .. } => {
+                    widen_f16(&k[2 * (kbase + js * hd)..][..2 * len * hd], &mut kbuf[..len * hd]);
+                    &kbuf[..len * hd]
+                }
+            };
+            // V from columns (the cache's layout) to rows.
+            for d in 0..hd {
+                let at = vbase + d * n_ctx + js;
+                let c = &mut col[..len];
+                match self.kv {
+                    KvLayer::F32 { v, .. } => c.copy_from_slice(&v[at..at + len]),
+                    KvLayer::F16 { v, .. } => widen_f16(&v[2 * at..2 * (at + len)], c),
+                }
+                for (j, &x) in c.iter().enumerate() {
+                    vbuf[j * hd + d] = x;
+                }
+            }
+            self.kern.scores_f32(qpack, k, hd, scores, bk);
+            for (ti, t) in rows.toks.clone().enumerate() {
+                let (a, b) = (js.max(self.lo(t)), j1.min(self.pos0 + t + 1));
+                if a >= b {
+                    continue;
+                }
+                for i in 0..nh {
+                    let r = ti * nh + i;
+                    let h = rows.g * group + rows.heads.start + i;
+                    let sw = &mut scores[r * bk + a - js..r * bk + b - js];
+                    let acc = ti * rows.t_stride + i * hd..ti * rows.t_stride + (i + 1) * hd;
+                    self.fold_scores(rows, r, acc.clone(), h, a, sw);
+                    self.kern.weighted_rows_f32(sw, &vbuf[(a - js) * hd..(b - js) * hd], &mut rows.acc[acc]);
                 }
             }
         }
@@ -440,7 +483,7 @@ fn attention_rows(pool: &ThreadPool, ctx: &Ctx, n: usize, out: &mut [f32], scrat
     let work = |i: usize| {
         let Some(slot) = slots.get(i).filter(|_| i < parts) else { return };
         let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-        let Part { items, out: o, scratch, bytes } = &mut *guard;
+        let Part { items, out: o, scratch, .. } = &mut *guard;
         let first_tok = items.start * bq;
         let (fs, state) = scratch.split_at_mut(scratch.len() - 2 * bq * group);
         let (m, l) = state.split_at_mut(bq * group);
@@ -456,7 +499,7 @@ fn attention_rows(pool: &ThreadPool, ctx: &Ctx, n: usize, out: &mut [f32], scrat
                 let acc = &mut orows[g * group * hd..];
                 let (m, l) = (&mut m[..nr], &mut l[..nr]);
                 let mut rows = Rows { g, toks: toks.clone(), heads: 0..group, acc, t_stride: q_dim, m, l };
-                ctx.attend(&mut rows, keys, fs, bytes, true);
+                ctx.attend_tiles(&mut rows, keys, fs);
                 for ti in 0..toks.len() {
                     for hh in 0..group {
                         let row = &mut orows[ti * q_dim + (g * group + hh) * hd..][..hd];
@@ -517,7 +560,7 @@ fn attention_split(pool: &ThreadPool, ctx: &Ctx, n: usize, out: &mut [f32], scra
             m.fill(f32::NEG_INFINITY);
             l.fill(0.0);
             let mut rows = Rows { g: gs / splits, toks: 0..n, heads: hh..hh + 1, acc, t_stride: hd, m, l };
-            ctx.attend(&mut rows, split_keys(gs % splits), scratch, bytes, false);
+            ctx.attend(&mut rows, split_keys(gs % splits), scratch, bytes);
         }
     };
     pool.for_each_chunk(parts, 1, &|r| r.for_each(work));

@@ -9,6 +9,10 @@
 //! (`GELUActivation`, `PytorchGELUTanh`); Cephes `expf` (Moshier) for the exp polynomial, as
 //! ggml's `ggml_v_expf` uses a similar range reduction.
 
+use std::sync::OnceLock;
+
+use half::{f16, slice::HalfFloatSliceExt};
+
 use crate::spec::Activation;
 
 /// RMSNorm of every row of `x` (`[n, w.len()]`) into `out`: `x / sqrt(mean(x²) + eps) * w`.
@@ -132,6 +136,10 @@ fn silu(x: f32) -> f32 {
 pub(crate) fn gated_act(act: Activation, gate: &mut [f32], up: &[f32]) {
     match act {
         Activation::Silu => gate.iter_mut().zip(up).for_each(|(g, &u)| *g = silu(*g) * u),
+        Activation::GeluTanhF16 => {
+            gelu_f16_slice(gate);
+            gate.iter_mut().zip(up).for_each(|(g, &u)| *g *= u);
+        }
         _ => gate.iter_mut().zip(up).for_each(|(g, &u)| *g = activate(act, *g) * u),
     }
 }
@@ -140,6 +148,7 @@ pub(crate) fn gated_act(act: Activation, gate: &mut [f32], up: &[f32]) {
 pub(crate) fn act_inplace(act: Activation, x: &mut [f32]) {
     match act {
         Activation::Silu => x.iter_mut().for_each(|v| *v = silu(*v)),
+        Activation::GeluTanhF16 => gelu_f16_slice(x),
         _ => x.iter_mut().for_each(|v| *v = activate(act, *v)),
     }
 }
@@ -159,18 +168,57 @@ pub(crate) fn activate(act: Activation, x: f32) -> f32 {
 }
 
 /// ggml's `ggml_vec_gelu_f32` with `GGML_GELU_FP16`: `f16(gelu(f16(x)))`, where `gelu` is
-/// ggml's f32 formula `0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x²)))` (the table entry).
+/// ggml's f32 formula `0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x²)))` (the table entry),
+/// 0 below -10 and `x` above 10.
 fn gelu_f16_table(x: f32) -> f32 {
-    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
     if x <= -10.0 {
         return 0.0;
     }
     if x >= 10.0 {
         return x;
     }
-    let h = half::f16::from_f32(x).to_f32();
-    let g = 0.5 * h * (1.0 + (SQRT_2_OVER_PI * h * (1.0 + 0.044715 * h * h)).tanh());
-    half::f16::from_f32(g).to_f32()
+    f16::from_bits(gelu_f16_bits()[f16::from_f32(x).to_bits() as usize]).to_f32()
+}
+
+/// The GELU value of every f16 input, as f16 bits, indexed by the input's bits (128 KiB, built
+/// once: as ggml's `ggml_table_gelu_f16`).
+fn gelu_f16_bits() -> &'static [u16] {
+    static TABLE: OnceLock<Vec<u16>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+        (0..=u16::MAX)
+            .map(|bits| {
+                let h = f16::from_bits(bits).to_f32();
+                let g = 0.5 * h * (1.0 + (SQRT_2_OVER_PI * h * (1.0 + 0.044715 * h * h)).tanh());
+                f16::from_f32(g).to_bits()
+            })
+            .collect()
+    })
+}
+
+/// [`gelu_f16_table`] of every element of `x`, 64 at a time through slice conversions (F16C
+/// where the CPU has it).
+fn gelu_f16_slice(x: &mut [f32]) {
+    let table = gelu_f16_bits();
+    let mut h = [f16::ZERO; 64];
+    let mut g = [0f32; 64];
+    for c in x.chunks_mut(64) {
+        let (h, g) = (&mut h[..c.len()], &mut g[..c.len()]);
+        h.convert_from_f32_slice(c);
+        for v in h.iter_mut() {
+            *v = f16::from_bits(table[v.to_bits() as usize]);
+        }
+        h.convert_to_f32_slice(g);
+        for (v, &gv) in c.iter_mut().zip(g.iter()) {
+            *v = if *v <= -10.0 {
+                0.0
+            } else if *v >= 10.0 {
+                *v
+            } else {
+                gv
+            };
+        }
+    }
 }
 
 /// `cap * tanh(x / cap)` in place.
@@ -302,5 +350,26 @@ mod tests {
         let mut p = [1.0, 2.0, f32::NEG_INFINITY];
         softmax(&mut p);
         assert!((p[1] - 1.0 / (1.0 + (-1.0f32).exp())).abs() < 1e-7 && p[2] == 0.0);
+    }
+
+    #[test]
+    fn gelu_f16_slice_matches_the_formula_for_every_half() {
+        const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+        let mut xs: Vec<f32> = (0..=u16::MAX).map(|b| f16::from_bits(b).to_f32()).filter(|x| x.is_finite()).collect();
+        xs.extend([-10.5f32, -10.0, 9.999, 10.0, 12.25, 1e-3, -0.37]);
+        let mut got = xs.clone();
+        gelu_f16_slice(&mut got);
+        for (&x, &g) in xs.iter().zip(&got) {
+            let want = if x <= -10.0 {
+                0.0
+            } else if x >= 10.0 {
+                x
+            } else {
+                let h = f16::from_f32(x).to_f32();
+                f16::from_f32(0.5 * h * (1.0 + (SQRT_2_OVER_PI * h * (1.0 + 0.044715 * h * h)).tanh())).to_f32()
+            };
+            assert_eq!(g.to_bits(), want.to_bits(), "gelu({x}) = {g}, want {want}");
+            assert_eq!(activate(Activation::GeluTanhF16, x).to_bits(), want.to_bits(), "activate({x})");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! (the `AVX2` table is only handed out after `avx2_supported()`). Kernels process whole blocks
 //! (or whole 8/32-lane chunks) and leave any remainder to the scalar reference.
 
+pub(crate) mod attn;
 pub(crate) mod float;
 pub(crate) mod gemm_kquants;
 pub(crate) mod gemm_legacy;
