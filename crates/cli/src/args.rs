@@ -25,7 +25,7 @@ use clap::{Args, Parser, Subcommand};
 ENVIRONMENT:
     ALLMENDE_HOME     cache root (default $XDG_CACHE_HOME/allmende or ~/.cache/allmende)
     ALLMENDE_PIP      pip command used by `pull` (default: pip, then python3 -m pip)
-    ALLMENDE_ISA      force a kernel table: scalar or avx2 (default: the best this CPU runs)"
+    ALLMENDE_ISA      force a kernel table: scalar, avx2 or avx512vnni (default: the best this CPU runs)"
 )]
 pub struct Cli {
     /// The command to run.

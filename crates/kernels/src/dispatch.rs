@@ -3,7 +3,7 @@
 //! `SCALAR` holds the reference functions. Each ISA table overrides only what it implements and
 //! takes the rest from `SCALAR` with struct-update syntax, so a missing SIMD kernel visibly falls
 //! back. `kernels()` picks the best table the CPU supports once per process (`OnceLock`); the
-//! environment variable `ALLMENDE_ISA=scalar|avx2` forces a table, and a request this CPU cannot
+//! environment variable `ALLMENDE_ISA=scalar|avx2|avx512vnni` forces a table, and a request this CPU cannot
 //! run falls back to the best available with a one-line warning on stderr.
 //!
 //! A `&'static Kernels` can only be obtained through `kernels()`, `Kernels::for_isa()` or
@@ -25,7 +25,7 @@ pub(crate) type GemmFn<W, A> = unsafe fn(&[W], &[&[A]], &mut [[f32; 8]]);
 
 /// A table of kernels for one instruction set.
 pub struct Kernels {
-    /// The ISA name (`scalar`, `avx2`).
+    /// The ISA name (`scalar`, `avx2`, `avx512vnni`).
     pub name: &'static str,
     pub(crate) dot_f32_f32: unsafe fn(&[u8], &[u8]) -> f32,
     pub(crate) dot_f16_f32: unsafe fn(&[u8], &[u8]) -> f32,
@@ -101,6 +101,10 @@ fn supported(k: &Kernels) -> bool {
     if std::ptr::eq(k, &crate::x86_64::AVX2) {
         return crate::x86_64::avx2_supported();
     }
+    #[cfg(target_arch = "x86_64")]
+    if std::ptr::eq(k, &crate::x86_64::AVX512VNNI) {
+        return crate::x86_64::avx512vnni_supported();
+    }
     std::ptr::eq(k, &SCALAR)
 }
 
@@ -108,7 +112,7 @@ fn supported(k: &Kernels) -> bool {
 fn all_tables() -> &'static [&'static Kernels] {
     #[cfg(target_arch = "x86_64")]
     {
-        static T: [&Kernels; 2] = [&SCALAR, &crate::x86_64::AVX2];
+        static T: [&Kernels; 3] = [&SCALAR, &crate::x86_64::AVX2, &crate::x86_64::AVX512VNNI];
         &T
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -145,7 +149,7 @@ pub(crate) fn select(req: Option<&str>) -> (&'static Kernels, Option<String>) {
     }
 }
 
-/// The name of the active kernel table (`scalar`, `avx2`).
+/// The name of the active kernel table (`scalar`, `avx2`, `avx512vnni`).
 pub fn isa_name() -> &'static str {
     kernels().name
 }

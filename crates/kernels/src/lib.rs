@@ -9,7 +9,7 @@
 //! workspace uses; contract violations (lengths that are not whole blocks) are programmer bugs
 //! and panic. Batched matrix products go through the x8 GEMM path ([`gemm`]: `repack_x8`,
 //! `quantize_gemm_act`, `gemm_x8`), whose outputs are bit-identical to `vec_dot`; quantized
-//! `vec_dot`s are themselves bit-identical to the scalar reference on every table. `ALLMENDE_ISA=scalar|avx2` forces a kernel table; [`isa_name`] reports the active
+//! `vec_dot`s are themselves bit-identical to the scalar reference on every table. `ALLMENDE_ISA=scalar|avx2|avx512vnni` forces a kernel table; [`isa_name`] reports the active
 //! one.
 //!
 //! Reference: ggml (`ggml-common.h`, `ggml-quants.c`, `ggml-cpu/quants.c`) for layouts and

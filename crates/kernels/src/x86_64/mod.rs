@@ -1,15 +1,20 @@
-//! x86-64 kernel tables. `AVX2` needs AVX2 + FMA + F16C (Haswell and later, Zen and later) and
+//! x86-64 kernel tables. `AVX512VNNI` (below) adds VNNI GEMM kernels to `AVX2`.
+//! `AVX2` needs AVX2 + FMA + F16C (Haswell and later, Zen and later) and
 //! overrides every dot product, the x8 GEMM kernels, the Q8 activation quantizers and the f32
 //! helpers; dequantization and weight quantization stay scalar.
 
 pub(crate) mod avx2;
+pub(crate) mod avx512vnni;
 
 use crate::dispatch::{Kernels, SCALAR_TABLE};
 
 /// The AVX2 + FMA + F16C table. It currently overrides every entry; `..SCALAR_TABLE` stays so a
 /// new table entry falls back to the scalar reference until it gets an AVX2 version.
+pub(crate) static AVX2: Kernels = AVX2_TABLE;
+
+/// `AVX2` as a constant, for `..AVX2_TABLE` in the tables built on it.
 #[allow(clippy::needless_update)]
-pub(crate) static AVX2: Kernels = Kernels {
+const AVX2_TABLE: Kernels = Kernels {
     name: "avx2",
     dot_f32_f32: avx2::float::dot_f32_f32,
     dot_f16_f32: avx2::float::dot_f16_f32,
@@ -42,6 +47,26 @@ pub(crate) static AVX2: Kernels = Kernels {
     weighted_rows_f32: avx2::attn::weighted_rows_f32,
     ..SCALAR_TABLE
 };
+
+/// The AVX-512 VNNI table: `AVX2` with the x8 GEMM kernels of the 32-element formats done by
+/// `vpdpbusd` (bit-identical results).
+pub(crate) static AVX512VNNI: Kernels = Kernels {
+    name: "avx512vnni",
+    gemm_q4_0_x8: avx512vnni::gemm_legacy::gemm_q4_0_x8,
+    gemm_q4_1_x8: avx512vnni::gemm_legacy::gemm_q4_1_x8,
+    gemm_q5_0_x8: avx512vnni::gemm_legacy::gemm_q5_0_x8,
+    gemm_q8_0_x8: avx512vnni::gemm_legacy::gemm_q8_0_x8,
+    ..AVX2_TABLE
+};
+
+/// Whether this CPU can run the `AVX512VNNI` table.
+pub(crate) fn avx512vnni_supported() -> bool {
+    avx2_supported()
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512vnni")
+}
 
 /// Whether this CPU can run the `AVX2` table.
 pub(crate) fn avx2_supported() -> bool {

@@ -64,11 +64,17 @@ pub(crate) fn widen(s16: __m256i) -> __m256i {
 /// 4 (then 3, 2, 1), `$tile::<C>(x8 block, &prepared, [activation block; C], &mut [acc; C])`.
 macro_rules! x8_kernel {
     ($(#[$doc:meta])* $name:ident, $W:ty, $A:ty, $prep:ident, $tile:ident) => {
+        $crate::x86_64::avx2::gemm_legacy::x8_kernel!(
+            $(#[$doc])*
+            ///
+            /// # Safety
+            /// The CPU must support AVX2, FMA and F16C.
+            $name, $W, $A, $prep, $tile, "avx2,fma,f16c"
+        );
+    };
+    ($(#[$doc:meta])* $name:ident, $W:ty, $A:ty, $prep:ident, $tile:ident, $features:literal) => {
         $(#[$doc])*
-        ///
-        /// # Safety
-        /// The CPU must support AVX2, FMA and F16C.
-        #[target_feature(enable = "avx2,fma,f16c")]
+        #[target_feature(enable = $features)]
         pub(crate) unsafe fn $name(w: &[$W], a: &[&[$A]], out: &mut [[f32; 8]]) {
             assert!(a.len() == out.len() && a.len() <= GEMM_MAX_TOKENS, "x8 kernel: {} tokens", a.len());
             for at in a {
@@ -171,7 +177,7 @@ fn q4_1_tile<const C: usize>(x: &BlockQ4_1x8, _: &(), ys: [&BlockQ8_1X; C], acc:
 /// once per block for all tokens of the call.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q5_0_prep(x: &BlockQ5_0x8) -> [__m256i; 8] {
+pub(crate) fn q5_0_prep(x: &BlockQ5_0x8) -> [__m256i; 8] {
     let m4 = _mm256_set1_epi8(0x0f);
     let h = load_u8x32(&x.qh, 0);
     let mut u = [_mm256_setzero_si256(); 8];
