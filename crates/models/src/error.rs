@@ -50,6 +50,15 @@ pub enum ModelError {
     #[error("unsupported: {0}")]
     Unsupported(String),
 
+    /// A batched pass was given more tokens than the scratch holds.
+    #[error("a batch of {n_tokens} tokens is larger than n_batch = {n_batch}")]
+    BatchTooLarge {
+        /// Tokens in the batch.
+        n_tokens: usize,
+        /// The model's `n_batch`.
+        n_batch: usize,
+    },
+
     /// A tensor the spec needs is absent.
     #[error("tensor `{name}` is missing")]
     MissingTensor {

@@ -37,7 +37,7 @@ mod weights;
 pub use error::{ModelError, Result};
 pub use kv_cache::{KvCache, KvType};
 pub use load::{spec_from_gguf, spec_from_hf_config, ModelSource};
-pub use model::{Logits, Model, ModelOptions, Tap, TapFn};
+pub use model::{BatchSeq, Logits, Model, ModelOptions, Tap, TapFn};
 pub use spec::{
     Activation, AlibiSpec, AttnSpec, BlockLayout, DecoderSpec, FfnKind, LayerSpec, NormKind, RopePairing, RopeScaling,
     RopeSpec,

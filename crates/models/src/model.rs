@@ -87,6 +87,30 @@ impl Tap {
 /// A callback that sees the hidden states at each [`Tap`].
 pub type TapFn<'a> = &'a mut dyn FnMut(Tap, &[f32]);
 
+/// One sequence's share of a batched pass ([`Model::forward_batch`]).
+#[derive(Debug)]
+pub struct BatchSeq<'a> {
+    /// New tokens, at positions `cache.len()..`.
+    pub tokens: &'a [u32],
+    /// The sequence's own cache.
+    pub cache: &'a mut KvCache,
+    /// Which logits of this sequence to return.
+    pub logits: Logits,
+    /// Whether these are generated tokens (one at a time) rather than prompt tokens. Decode
+    /// and prompt tokens take differently rounded attention paths; [`Model::forward`] calls
+    /// with one token are decode steps, longer calls are prompts. Give the same here as
+    /// `forward` would have been given, and the results are bit-identical to it.
+    pub decode: bool,
+}
+
+/// One sequence inside a pass: its rows of the batch, cache, first position, attention path.
+struct Seg<'c> {
+    rows: std::ops::Range<usize>,
+    cache: &'c mut KvCache,
+    pos0: usize,
+    decode: bool,
+}
+
 /// Scratch buffers, sized for `n_batch` tokens.
 struct Scratch {
     x: Vec<f32>,     // [n_batch, n_embd] residual stream
@@ -109,6 +133,8 @@ struct Scratch {
     attn: AttnScratch,  // attention tiles and partial results (grows with n_ctx)
     logits: Vec<f32>,   // [n_out, n_vocab] (grows with the largest `All` request)
     act: Vec<u8>,       // converted activations for QMatrix::matmul
+    out_rows: Vec<usize>, // [n_batch] batch rows whose logits a pass computes
+    tokens: Vec<u32>,     // [n_batch] the tokens of a batched pass
 }
 
 /// A decoder model ready to run.
@@ -194,6 +220,8 @@ impl Model {
             attn: AttnScratch::new(spec.n_head, spec.n_head_kv, spec.head_dim, pool.n_threads()),
             logits: vec![0.0; spec.n_vocab],
             act: Vec::new(),
+            out_rows: Vec::with_capacity(n_batch),
+            tokens: Vec::with_capacity(n_batch),
         };
         Model { spec, weights, pool, ropes, layer_rope, alibi, n_batch, kv_type, s }
     }
@@ -223,6 +251,11 @@ impl Model {
         KvCache::with_type(&self.spec, n_ctx, self.kv_type)
     }
 
+    /// Most tokens one pass takes (the scratch size; [`Model::forward_batch`]'s limit).
+    pub fn n_batch(&self) -> usize {
+        self.n_batch
+    }
+
     /// The element type of the caches [`Model::new_cache`] makes.
     pub fn kv_type(&self) -> KvType {
         self.kv_type
@@ -244,6 +277,80 @@ impl Model {
         mut tap: Option<TapFn<'_>>,
     ) -> Result<&[f32]> {
         let n_vocab = self.spec.n_vocab;
+        self.check(tokens, cache)?;
+        let n_out = match want {
+            Logits::Last => 1,
+            Logits::All => tokens.len(),
+        };
+        if self.s.logits.len() < n_out * n_vocab {
+            self.s.logits.resize(n_out * n_vocab, 0.0);
+        }
+        let n_chunks = tokens.len().div_ceil(self.n_batch);
+        // A one-token call is a decode step; longer calls are prompts (see `BatchSeq::decode`).
+        let decode = tokens.len() == 1;
+        for (c, chunk) in tokens.chunks(self.n_batch).enumerate() {
+            let pos0 = cache.len();
+            let n = chunk.len();
+            let (rows, row0) = match want {
+                Logits::All => (0..n, c * self.n_batch),
+                Logits::Last if c + 1 == n_chunks => (n - 1..n, 0),
+                Logits::Last => (0..0, 0),
+            };
+            self.s.out_rows.clear();
+            self.s.out_rows.extend(rows);
+            let mut segs = [Seg { rows: 0..n, cache: &mut *cache, pos0, decode }];
+            self.pass(chunk, &mut segs, row0, &mut tap);
+            cache.set_len(pos0 + n);
+        }
+        Ok(&self.s.logits[..n_out * n_vocab])
+    }
+
+    /// Runs several sequences in one pass over the weights: each [`BatchSeq`]'s tokens at
+    /// positions `cache.len()..` of its own cache. Returns the logits the sequences asked for,
+    /// in order (one row for [`Logits::Last`], one per token for [`Logits::All`]). At most
+    /// `n_batch` tokens in all (the scratch size); a sequence's results are bit-identical to
+    /// what [`Model::forward`] gives for the same tokens (with `decode` set as `forward` would
+    /// treat them), whatever else is in the batch.
+    pub fn forward_batch(&mut self, seqs: &mut [BatchSeq<'_>]) -> Result<&[f32]> {
+        let n_vocab = self.spec.n_vocab;
+        let total: usize = seqs.iter().map(|q| q.tokens.len()).sum();
+        if total > self.n_batch {
+            return Err(ModelError::BatchTooLarge { n_tokens: total, n_batch: self.n_batch });
+        }
+        for q in seqs.iter() {
+            self.check(q.tokens, q.cache)?;
+        }
+        self.s.tokens.clear();
+        self.s.out_rows.clear();
+        let mut segs = Vec::with_capacity(seqs.len());
+        for q in seqs.iter_mut() {
+            let start = self.s.tokens.len();
+            self.s.tokens.extend_from_slice(q.tokens);
+            let end = self.s.tokens.len();
+            match q.logits {
+                Logits::All => self.s.out_rows.extend(start..end),
+                Logits::Last => self.s.out_rows.push(end - 1),
+            }
+            let pos0 = q.cache.len();
+            segs.push(Seg { rows: start..end, cache: &mut *q.cache, pos0, decode: q.decode });
+        }
+        let n_out = self.s.out_rows.len();
+        if self.s.logits.len() < n_out * n_vocab {
+            self.s.logits.resize(n_out * n_vocab, 0.0);
+        }
+        let tokens = std::mem::take(&mut self.s.tokens);
+        self.pass(&tokens, &mut segs, 0, &mut None);
+        self.s.tokens = tokens;
+        for seg in segs {
+            let n = seg.rows.len();
+            seg.cache.set_len(seg.pos0 + n);
+        }
+        Ok(&self.s.logits[..n_out * n_vocab])
+    }
+
+    /// The checks every pass makes of one sequence's new tokens and cache.
+    fn check(&self, tokens: &[u32], cache: &KvCache) -> Result<()> {
+        let n_vocab = self.spec.n_vocab;
         if tokens.is_empty() {
             return Err(ModelError::EmptyInput);
         }
@@ -259,38 +366,13 @@ impl Model {
         if cache.len() + tokens.len() > cache.n_ctx() {
             return Err(ModelError::ContextFull { len: cache.len(), n_new: tokens.len(), n_ctx: cache.n_ctx() });
         }
-        let n_out = match want {
-            Logits::Last => 1,
-            Logits::All => tokens.len(),
-        };
-        if self.s.logits.len() < n_out * n_vocab {
-            self.s.logits.resize(n_out * n_vocab, 0.0);
-        }
-        let n_chunks = tokens.len().div_ceil(self.n_batch);
-        for (c, chunk) in tokens.chunks(self.n_batch).enumerate() {
-            let pos0 = cache.len();
-            let out_row = match want {
-                Logits::All => Some(c * self.n_batch),
-                Logits::Last if c + 1 == n_chunks => Some(0),
-                Logits::Last => None,
-            };
-            self.chunk(chunk, cache, pos0, want, out_row, &mut tap);
-            cache.set_len(pos0 + chunk.len());
-        }
-        Ok(&self.s.logits[..n_out * n_vocab])
+        Ok(())
     }
 
-    /// One chunk of at most `n_batch` tokens at positions `pos0..`. Writes logits starting at
-    /// logits row `out_row` (all rows for `Logits::All`, the last row for `Logits::Last`).
-    fn chunk(
-        &mut self,
-        tokens: &[u32],
-        cache: &mut KvCache,
-        pos0: usize,
-        want: Logits,
-        out_row: Option<usize>,
-        tap: &mut Option<TapFn<'_>>,
-    ) {
+    /// One pass of at most `n_batch` tokens: `segs` say which rows of `tokens` belong to which
+    /// sequence (cache, first position, attention path). Writes the logits of the batch rows
+    /// in `s.out_rows` (ascending) to logits rows `row0..`.
+    fn pass(&mut self, tokens: &[u32], segs: &mut [Seg<'_>], row0: usize, tap: &mut Option<TapFn<'_>>) {
         let Model { spec, weights, pool, ropes, layer_rope, alibi, s, .. } = self;
         let n = tokens.len();
         let (n_embd, q_dim, kv_dim, hd) = (spec.n_embd, spec.q_dim(), spec.kv_dim(), spec.head_dim);
@@ -308,7 +390,10 @@ impl Model {
         }
         for (r, rope) in ropes.iter().enumerate() {
             let half = rope.spec.n_rot / 2;
-            rope.fill(pos0, n, &mut s.cos[r][..n * half], &mut s.sin[r][..n * half]);
+            for seg in segs.iter() {
+                let (a, b) = (seg.rows.start * half, seg.rows.end * half);
+                rope.fill(seg.pos0, seg.rows.len(), &mut s.cos[r][a..b], &mut s.sin[r][a..b]);
+            }
         }
 
         // Every block's input norm is computed by the residual update that ends the block
@@ -333,22 +418,25 @@ impl Model {
                 ropes[r].apply(&mut s.q[..n * q_dim], n, hd, c, si);
                 ropes[r].apply(&mut s.k[..n * kv_dim], n, hd, c, si);
             }
-            cache.store(l, pos0, n, &s.k[..n * kv_dim], &s.v[..n * kv_dim]);
-            let params = AttnParams {
-                n_head: spec.n_head,
-                n_head_kv: spec.n_head_kv,
-                head_dim: hd,
-                n_ctx: cache.n_ctx(),
-                scale: spec.attn.scale,
-                softcap: spec.attn.softcap,
-                window: spec.layers[l].sliding_window,
-                alibi: match (alibi.as_deref(), spec.attn.alibi) {
-                    (Some(slopes), Some(a)) => Some((slopes, a.before_scale)),
-                    _ => None,
-                },
-            };
-            let kv = cache.layer(l);
-            attention(pool, &params, &s.q[..n * q_dim], kv, pos0, n, &mut s.att[..n * q_dim], &mut s.attn);
+            for seg in segs.iter_mut() {
+                let (a, b) = (seg.rows.start, seg.rows.end);
+                seg.cache.store(l, seg.pos0, b - a, &s.k[a * kv_dim..b * kv_dim], &s.v[a * kv_dim..b * kv_dim]);
+                let params = AttnParams {
+                    n_head: spec.n_head,
+                    n_head_kv: spec.n_head_kv,
+                    head_dim: hd,
+                    n_ctx: seg.cache.n_ctx(),
+                    scale: spec.attn.scale,
+                    softcap: spec.attn.softcap,
+                    window: spec.layers[l].sliding_window,
+                    alibi: match (alibi.as_deref(), spec.attn.alibi) {
+                        (Some(slopes), Some(a)) => Some((slopes, a.before_scale)),
+                        _ => None,
+                    },
+                };
+                let (q, att) = (&s.q[a * q_dim..b * q_dim], &mut s.att[a * q_dim..b * q_dim]);
+                attention(pool, &params, q, seg.cache.layer(l), seg.pos0, b - a, att, &mut s.attn, seg.decode);
+            }
             linear(pool, &lw.o, &s.att[..n * q_dim], n, &mut s.o[..e], &mut s.act);
 
             // Feed-forward and residual. The attention output joins the stream first (for a
@@ -390,26 +478,27 @@ impl Model {
         }
         debug_assert_eq!(n_layer, spec.n_layer);
 
-        // Final norm and output projection.
-        let rows = match want {
-            Logits::All => 0..n,
-            Logits::Last => n - 1..n,
-        };
-        let norm_rows = match (tap.is_some(), out_row) {
-            (true, _) => 0..n,
-            (false, Some(_)) => rows.clone(),
-            (false, None) => 0..0,
-        };
-        let (a, b) = (norm_rows.start * n_embd, norm_rows.end * n_embd);
-        norm(spec.norm, &weights.output_norm, &s.x[a..b], &mut s.h[a..b]);
-        if let Some(f) = tap.as_mut() {
-            f(Tap::OutputNorm, &s.h[..e]);
+        // Final norm and output projection of the rows asked for: normed into the front rows
+        // of `h` (all rows first when a tap wants to see them), then one matmul.
+        let m = s.out_rows.len();
+        if tap.is_some() {
+            norm(spec.norm, &weights.output_norm, &s.x[..e], &mut s.h[..e]);
+            if let Some(f) = tap.as_mut() {
+                f(Tap::OutputNorm, &s.h[..e]);
+            }
+            for (i, &r) in s.out_rows.iter().enumerate() {
+                s.h.copy_within(r * n_embd..(r + 1) * n_embd, i * n_embd); // i <= r: rows ascend
+            }
+        } else {
+            for (i, &r) in s.out_rows.iter().enumerate() {
+                let row = &s.x[r * n_embd..(r + 1) * n_embd];
+                norm(spec.norm, &weights.output_norm, row, &mut s.h[i * n_embd..(i + 1) * n_embd]);
+            }
         }
-        if let Some(row0) = out_row {
+        if m > 0 {
             let nv = spec.n_vocab;
-            let m = rows.len();
             let out = &mut s.logits[row0 * nv..(row0 + m) * nv];
-            weights.output.matmul(pool, &s.h[rows.start * n_embd..rows.end * n_embd], m, out, &mut s.act);
+            weights.output.matmul(pool, &s.h[..m * n_embd], m, out, &mut s.act);
             if let Some(cap) = spec.final_softcap {
                 softcap(out, cap);
             }

@@ -417,6 +417,11 @@ impl Ctx<'_> {
 /// Attention of `n` query tokens at positions `pos0..pos0 + n` (`q`: `[n][n_head * head_dim]`)
 /// over the cache layer `kv` (filled up to `pos0 + n`), written to `out`
 /// (`[n][n_head * head_dim]`).
+///
+/// `decode` picks the split partition (for at most [`SPLIT_MAX_TOKENS`] tokens), otherwise the
+/// rows partition. The two round differently, so the caller decides by the tokens' role, not by
+/// the chunk size: prompt tokens always go through rows and generated tokens through split, so
+/// a token's result does not depend on how a prompt was cut into chunks or batched with others.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn attention(
     pool: &ThreadPool,
@@ -427,20 +432,22 @@ pub(crate) fn attention(
     n: usize,
     out: &mut [f32],
     scratch: &mut AttnScratch,
+    decode: bool,
 ) {
     if n == 0 {
         return;
     }
+    let split = decode && n <= SPLIT_MAX_TOKENS;
     let ctx = Ctx {
         p,
         q,
         kv,
         pos0,
         group: p.n_head / p.n_head_kv.max(1),
-        bk: if n <= SPLIT_MAX_TOKENS { DIRECT_TILE } else { tile_keys(p.head_dim) },
+        bk: if split { DIRECT_TILE } else { tile_keys(p.head_dim) },
         kern: allmende_kernels::kernels(),
     };
-    if n <= SPLIT_MAX_TOKENS {
+    if split {
         attention_split(pool, &ctx, n, out, scratch);
     } else {
         attention_rows(pool, &ctx, n, out, scratch);
@@ -636,7 +643,8 @@ mod tests {
 
     /// Runs the tiled attention on a cache layer built from `k`, `v` (`[n_head_kv][n_ctx][hd]`).
     #[allow(clippy::too_many_arguments)]
-    fn run(p: &AttnParams, threads: usize, q: &[f32], k: &[f32], v: &[f32], f16_kv: bool, pos0: usize, n: usize) -> Vec<f32> {
+    #[allow(clippy::too_many_arguments)]
+    fn run(p: &AttnParams, threads: usize, q: &[f32], k: &[f32], v: &[f32], f16_kv: bool, pos0: usize, n: usize, decode: bool) -> Vec<f32> {
         let pool = ThreadPool::new(threads);
         let mut out = vec![f32::NAN; n * p.n_head * p.head_dim];
         let mut scratch = AttnScratch::default();
@@ -653,7 +661,7 @@ mod tests {
         let bytes = |x: &[f32]| x.iter().flat_map(|&y| f16::from_f32(y).to_le_bytes()).collect::<Vec<u8>>();
         let (kh, vh) = (bytes(k), bytes(&vt));
         let kv = if f16_kv { KvLayer::F16 { k: &kh, v: &vh } } else { KvLayer::F32 { k, v: &vt } };
-        attention(&pool, p, q, kv, pos0, n, &mut out, &mut scratch);
+        attention(&pool, p, q, kv, pos0, n, &mut out, &mut scratch, decode);
         out
     }
 
@@ -683,18 +691,21 @@ mod tests {
             for (pos0, n) in [(0, 1), (130, 1), (150, 3), (0, 37), (100, 100), (190, 10)] {
                 let q: Vec<f32> = (0..n * n_head * hd).map(|i| val(i + 7) * 3.0).collect();
                 let want = naive(&p, &q, k, v, pos0, n);
-                let one = run(&p, 1, &q, k, v, false, pos0, n);
-                for (a, b) in one.iter().zip(&want) {
-                    assert!((a - b).abs() < 2e-6, "{window:?} {softcap:?} {alibi:?} kv{kv_heads} pos0 {pos0} n {n}: {a} vs {b}");
-                }
-                for threads in [2, 3] {
-                    assert_eq!(run(&p, threads, &q, k, v, false, pos0, n), one, "{window:?} {softcap:?} {alibi:?} kv{kv_heads} pos0 {pos0} n {n} threads {threads}: bit-identical");
+                // Both partitions where both apply (decode: split; prompt: rows).
+                for decode in [false, true].into_iter().filter(|&d| !d || n <= SPLIT_MAX_TOKENS) {
+                    let one = run(&p, 1, &q, k, v, false, pos0, n, decode);
+                    for (a, b) in one.iter().zip(&want) {
+                        assert!((a - b).abs() < 2e-6, "{window:?} {softcap:?} {alibi:?} kv{kv_heads} pos0 {pos0} n {n} decode {decode}: {a} vs {b}");
+                    }
+                    for threads in [2, 3] {
+                        let many = run(&p, threads, &q, k, v, false, pos0, n, decode);
+                        assert_eq!(many, one, "{window:?} {softcap:?} {alibi:?} kv{kv_heads} pos0 {pos0} n {n} decode {decode} threads {threads}: bit-identical");
+                    }
                 }
             }
         }
     }
 
-    /// The f16 cache gives the reference's result on the rounded keys and values.
     #[test]
     fn f16_cache_matches_reference_on_rounded_values() {
         let (n_head, n_head_kv, hd, n_ctx) = (6, 2, 32, 300);
@@ -708,13 +719,15 @@ mod tests {
             let q: Vec<f32> = (0..n * n_head * hd).map(|i| val(i + 5)).collect();
             let want = naive(&p, &q, &kr, &vr, pos0, n);
             for threads in [1, 2] {
-                let got = run(&p, threads, &q, &k, &v, true, pos0, n);
-                for (a, b) in got.iter().zip(&want) {
-                    assert!((a - b).abs() < 2e-6, "pos0 {pos0} n {n} threads {threads}: {a} vs {b}");
+                for decode in [false, true].into_iter().filter(|&d| !d || n <= SPLIT_MAX_TOKENS) {
+                    let got = run(&p, threads, &q, &k, &v, true, pos0, n, decode);
+                    for (a, b) in got.iter().zip(&want) {
+                        assert!((a - b).abs() < 2e-6, "pos0 {pos0} n {n} threads {threads} decode {decode}: {a} vs {b}");
+                    }
                 }
             }
             // and it really is rounded: the f32 cache gives a different result.
-            let exact = run(&p, 1, &q, &k, &v, false, pos0, n);
+            let exact = run(&p, 1, &q, &k, &v, false, pos0, n, false);
             assert!(exact.iter().zip(&want).any(|(a, b)| (a - b).abs() > 1e-5));
         }
     }
