@@ -70,6 +70,9 @@ pub enum EngineError {
         #[source]
         source: Box<dyn StdError + Send + Sync + 'static>,
     },
+    /// A component was set up with settings that cannot work together.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Shorthand for `Result<T, EngineError>`.

@@ -21,6 +21,7 @@ pub mod generate;
 pub mod loaded;
 pub mod perplexity;
 pub mod sampler;
+pub mod scheduler;
 pub mod stop;
 
 pub use error::{EngineError, Result};
@@ -31,4 +32,5 @@ pub use generate::{
 pub use loaded::{vocab_from_gguf, LoadError, LoadedModel, PerplexityRunError};
 pub use perplexity::{perplexity, Perplexity, PerplexityError};
 pub use sampler::{Sampler, SamplerStage, SamplingParams, TokenLogprob};
+pub use scheduler::{DetokFactory, Job, JobEvent, JobSummary, Scheduler, SchedulerConfig, SchedulerStats, SeqState, SeqStep, SubmitError};
 pub use stop::{StopEvent, StopMatcher};

@@ -310,8 +310,8 @@ impl LogitsModel for Runner<'_> {
     }
 }
 
-struct StreamDetok<'a> {
-    inner: allmende_tokenizer::StreamDecoder<'a>,
+pub(crate) struct StreamDetok<'a> {
+    pub(crate) inner: allmende_tokenizer::StreamDecoder<'a>,
 }
 
 impl Detokenizer for StreamDetok<'_> {

@@ -57,6 +57,9 @@ pub enum Logits {
     Last,
     /// Every token's: `[n_tokens][n_vocab]`.
     All,
+    /// None (the output head is skipped): for a prompt chunk whose last token is not the
+    /// prompt's last.
+    None,
 }
 
 /// A point in the forward pass whose hidden states (`[n_tokens_in_chunk][n_embd]`) a tap sees.
@@ -281,6 +284,7 @@ impl Model {
         let n_out = match want {
             Logits::Last => 1,
             Logits::All => tokens.len(),
+            Logits::None => 0,
         };
         if self.s.logits.len() < n_out * n_vocab {
             self.s.logits.resize(n_out * n_vocab, 0.0);
@@ -294,7 +298,7 @@ impl Model {
             let (rows, row0) = match want {
                 Logits::All => (0..n, c * self.n_batch),
                 Logits::Last if c + 1 == n_chunks => (n - 1..n, 0),
-                Logits::Last => (0..0, 0),
+                Logits::Last | Logits::None => (0..0, 0),
             };
             self.s.out_rows.clear();
             self.s.out_rows.extend(rows);
@@ -307,7 +311,8 @@ impl Model {
 
     /// Runs several sequences in one pass over the weights: each [`BatchSeq`]'s tokens at
     /// positions `cache.len()..` of its own cache. Returns the logits the sequences asked for,
-    /// in order (one row for [`Logits::Last`], one per token for [`Logits::All`]). At most
+    /// in order (one row for [`Logits::Last`], one per token for [`Logits::All`], none for
+    /// [`Logits::None`]). At most
     /// `n_batch` tokens in all (the scratch size); a sequence's results are bit-identical to
     /// what [`Model::forward`] gives for the same tokens (with `decode` set as `forward` would
     /// treat them), whatever else is in the batch.
@@ -330,6 +335,7 @@ impl Model {
             match q.logits {
                 Logits::All => self.s.out_rows.extend(start..end),
                 Logits::Last => self.s.out_rows.push(end - 1),
+                Logits::None => {}
             }
             let pos0 = q.cache.len();
             segs.push(Seg { rows: start..end, cache: &mut *q.cache, pos0, decode: q.decode });
