@@ -158,6 +158,8 @@ pub struct SchedulerStats {
     pub kv_capacity: usize,
     /// Forward passes run.
     pub steps: u64,
+    /// Prompt tokens whose KV came from an earlier job's cache instead of a forward pass.
+    pub prefix_reused: u64,
 }
 
 struct Shared {
@@ -399,6 +401,8 @@ struct Worker<'d> {
     detok: &'d dyn DetokFactory,
     inner: Arc<Inner>,
     caches: Vec<KvCache>,
+    /// The prompt whose KV each cache holds (valid up to the cache length).
+    cached: Vec<Vec<u32>>,
     slots: Vec<Option<Active<'d>>>,
 }
 
@@ -406,7 +410,7 @@ impl<'d> Worker<'d> {
     fn new(model: Model, detok: &'d dyn DetokFactory, inner: Arc<Inner>) -> Self {
         let n = inner.cfg.n_parallel;
         let caches = (0..n).map(|_| model.new_cache(inner.cfg.n_ctx)).collect();
-        Worker { model, detok, inner, caches, slots: (0..n).map(|_| None).collect() }
+        Worker { model, detok, inner, caches, cached: vec![Vec::new(); n], slots: (0..n).map(|_| None).collect() }
     }
 
     fn run(mut self) {
@@ -415,17 +419,22 @@ impl<'d> Worker<'d> {
             {
                 let mut s = self.inner.lock();
                 loop {
-                    for i in 0..self.slots.len() {
-                        if self.slots[i].is_some() {
-                            continue;
-                        }
+                    while self.slots.iter().any(Option::is_none) {
                         let Some((job, submitted)) = s.queue.pop_front() else { break };
-                        self.caches[i].clear();
+                        let (i, reuse) = self.pick_slot(&job.prompt);
+                        self.caches[i].truncate(reuse);
+                        // A one-token prompt runs as a decode step: its keys and values are not
+                        // a prompt's, so they are never offered for reuse.
+                        self.cached[i].clear();
+                        if job.prompt.len() > 1 {
+                            self.cached[i].extend_from_slice(&job.prompt);
+                        }
+                        s.stats.prefix_reused += reuse as u64;
                         let detok = self.detok.detokenizer();
                         match SeqState::new(&job.prompt, job.opts.clone(), self.model.n_vocab(), self.inner.cfg.n_ctx, detok) {
                             Ok(state) => {
                                 self.slots[i] =
-                                    Some(Active { job, submitted, first_token: None, state, prefilled: 0, next: None, generated: 0 });
+                                    Some(Active { job, submitted, first_token: None, state, prefilled: reuse, next: None, generated: 0 });
                             }
                             Err(e) => {
                                 let mut job = job;
@@ -451,6 +460,27 @@ impl<'d> Worker<'d> {
             s.stats.active = self.slots.iter().filter(|a| a.is_some()).count();
             s.stats.kv_used = self.caches.iter().map(KvCache::len).sum();
         }
+    }
+
+    /// A free slot for `prompt` and how many of its tokens that slot's cache already holds:
+    /// the free slot whose cached prompt shares the longest prefix with it (prompt tokens
+    /// only, and at least the last token is left to run, for its logits). A prefix is reused
+    /// bit-for-bit: a prompt token's keys and values do not depend on how the prompt was cut
+    /// into chunks. One-token prompts take the decode path and reuse nothing.
+    fn pick_slot(&self, prompt: &[u32]) -> (usize, usize) {
+        let mut best = (usize::MAX, 0);
+        for (i, slot) in self.slots.iter().enumerate() {
+            if slot.is_some() {
+                continue;
+            }
+            let held = self.caches[i].len().min(self.cached[i].len());
+            let common = self.cached[i][..held].iter().zip(prompt).take_while(|(a, b)| a == b).count();
+            let reuse = if prompt.len() > 1 { common.min(prompt.len() - 1) } else { 0 };
+            if best.0 == usize::MAX || reuse > best.1 {
+                best = (i, reuse);
+            }
+        }
+        best
     }
 
     /// One forward pass: every generating sequence's next token, plus one prompt chunk.

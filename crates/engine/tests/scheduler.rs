@@ -230,3 +230,33 @@ fn the_queue_is_bounded() {
     assert_eq!(got[0].0.len(), 2);
     sched.join();
 }
+
+#[test]
+fn a_shared_prefix_is_reused_and_changes_nothing() {
+    let mut alone_model = load("tiny-llama-gqa-q8_0.gguf", CHUNK);
+    let nv = alone_model.n_vocab();
+    let system = prompt(42, 19, nv);
+    let prompts: Vec<Vec<u32>> = (0..4u32).map(|i| [system.clone(), prompt(i, 3 + i as usize, nv)].concat()).collect();
+    let want: Vec<Outcome> = (0..4u32)
+        .map(|i| {
+            let cache = alone_model.new_cache(N_CTX);
+            let mut m = Alone { model: &mut alone_model, cache };
+            let r = generate(&mut m, &mut Spell, &prompts[i as usize], &opts(i, false), |_| ControlFlow::Continue(())).unwrap();
+            (r.ids, r.text, r.finish_reason)
+        })
+        .collect();
+    let model = load("tiny-llama-gqa-q8_0.gguf", CHUNK + 2);
+    let cfg = SchedulerConfig { n_parallel: 2, n_ctx: N_CTX, queue: 8, prefill_chunk: CHUNK };
+    let sched = Scheduler::start(model, Arc::new(SpellFactory), cfg).unwrap();
+    let (tx, rx) = mpsc::channel();
+    // One after the other, so that every job after the first finds the system prompt cached.
+    for (k, p) in prompts.iter().enumerate() {
+        sched.submit(job(p.clone(), opts(k as u32, false), tx.clone(), 0)).unwrap();
+        let got = collect(&rx, 1);
+        assert_eq!(got[0], want[k], "job {k}");
+    }
+    sched.join();
+    let stats = sched.stats();
+    // Every job after the first is put in the slot that holds the 19 shared tokens.
+    assert_eq!(stats.prefix_reused, 3 * 19, "{stats:?}");
+}
