@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod embed;
 pub mod error;
 pub mod generate;
 pub mod loaded;

@@ -24,6 +24,7 @@
 
 mod arch;
 mod config;
+pub mod encoder;
 mod error;
 mod kv_cache;
 mod load;
@@ -34,6 +35,7 @@ pub mod spec;
 pub mod tensors;
 mod weights;
 
+pub use encoder::{Encoder, EncoderError};
 pub use error::{ModelError, Result};
 pub use kv_cache::{KvCache, KvType};
 pub use load::{spec_from_gguf, spec_from_hf_config, ModelSource};
