@@ -48,7 +48,7 @@ const AVX2_TABLE: Kernels = Kernels {
     ..SCALAR_TABLE
 };
 
-/// The AVX-512 VNNI table: `AVX2` with the x8 GEMM kernels of the 32-element formats done by
+/// The AVX-512 VNNI table: `AVX2` with the x8 GEMM kernels (Q4_0/Q4_1/Q5_0/Q8_0, Q4_K/Q5_K/Q6_K) done by
 /// `vpdpbusd` (bit-identical results).
 pub(crate) static AVX512VNNI: Kernels = Kernels {
     name: "avx512vnni",
@@ -56,6 +56,9 @@ pub(crate) static AVX512VNNI: Kernels = Kernels {
     gemm_q4_1_x8: avx512vnni::gemm_legacy::gemm_q4_1_x8,
     gemm_q5_0_x8: avx512vnni::gemm_legacy::gemm_q5_0_x8,
     gemm_q8_0_x8: avx512vnni::gemm_legacy::gemm_q8_0_x8,
+    gemm_q4_k_x8: avx512vnni::gemm_kquants::gemm_q4_k_x8,
+    gemm_q5_k_x8: avx512vnni::gemm_kquants::gemm_q5_k_x8,
+    gemm_q6_k_x8: avx512vnni::gemm_kquants::gemm_q6_k_x8,
     ..AVX2_TABLE
 };
 

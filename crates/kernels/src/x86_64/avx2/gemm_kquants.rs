@@ -37,7 +37,7 @@ fn dup16(b: &[u8], off: usize, signed: bool) -> __m256i {
 /// Two consecutive i16 `bsums` (groups 2s and 2s+1) of a Q8_K block in every 32-bit lane.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn bsum_pair(y: &BlockQ8K, s: usize) -> __m256i {
+pub(crate) fn bsum_pair(y: &BlockQ8K, s: usize) -> __m256i {
     let b = &y.bsums[4 * s..4 * s + 4];
     _mm256_set1_epi32(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
@@ -58,7 +58,7 @@ fn bits2_to_16(h: __m256i, t: usize) -> __m256i {
 /// The Q4_K/Q5_K min sums Σ_s m_s·(bsum(2s) + bsum(2s+1)) per lane.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k4_mins<const C: usize>(m: &[u8; 64], ys: &[&BlockQ8K; C]) -> [__m256i; C] {
+pub(crate) fn k4_mins<const C: usize>(m: &[u8; 64], ys: &[&BlockQ8K; C]) -> [__m256i; C] {
     let mut summs = [_mm256_setzero_si256(); C];
     for s in 0..8 {
         let mv = dup16(m, 8 * s, false);
@@ -72,7 +72,7 @@ fn k4_mins<const C: usize>(m: &[u8; 64], ys: &[&BlockQ8K; C]) -> [__m256i; C] {
 /// The Q4_K/Q5_K term dy·d·Σ − dy·dmin·summs (as `dot_q4_k_q8_k`) added to each token's sum.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k4_finish<const C: usize>(
+pub(crate) fn k4_finish<const C: usize>(
     d: &[[u8; 2]; 8],
     dmin: &[[u8; 2]; 8],
     isum: [__m256i; C],
@@ -117,7 +117,7 @@ fn q4_k_tile<const C: usize>(x: &BlockQ4Kx8, _: &(), ys: [&BlockQ8K; C], acc: &m
 /// once per block for all tokens of the call.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q5_k_prep(x: &BlockQ5Kx8) -> [__m256i; 64] {
+pub(crate) fn q5_k_prep(x: &BlockQ5Kx8) -> [__m256i; 64] {
     let m4 = _mm256_set1_epi8(0x0f);
     let mut u = [_mm256_setzero_si256(); 64];
     for k in 0..8 {
@@ -159,7 +159,7 @@ fn q5_k_tile<const C: usize>(x: &BlockQ5Kx8, u: &[__m256i; 64], ys: [&BlockQ8K; 
 /// once per block for all tokens of the call.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q6_k_prep(x: &BlockQ6Kx8) -> [__m256i; 64] {
+pub(crate) fn q6_k_prep(x: &BlockQ6Kx8) -> [__m256i; 64] {
     let m4 = _mm256_set1_epi8(0x0f);
     let mut u = [_mm256_setzero_si256(); 64];
     for n in 0..2 {
