@@ -88,6 +88,12 @@ pub enum Command {
     /// For each thread count: one warm-up, then REPS timed runs of each test from an empty
     /// context with random tokens; prints mean ± stddev tokens/s.
     Bench(BenchArgs),
+    /// Serve models over an OpenAI-compatible HTTP API (chat, completions, embeddings).
+    ///
+    /// Clients that speak the OpenAI API point their base URL at http://HOST:PORT/v1. Binds to
+    /// 127.0.0.1 unless --host says otherwise. Ctrl-C (or SIGTERM) stops taking requests and
+    /// exits once those in flight are done; a second Ctrl-C exits at once. See docs/SERVER.md.
+    Serve(ServeArgs),
     /// Perplexity of a text file, computed as llama.cpp's perplexity tool does.
     Perplexity {
         /// Catalogue name, .gguf file or HF folder.
@@ -199,4 +205,48 @@ pub struct BenchArgs {
     /// Print one JSON object per test and thread count (JSON lines) instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options of `allmende serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Models to serve: catalogue names, .gguf files or HF folders. Clients name a model by the
+    /// text given here (a file's or folder's name for paths).
+    #[arg(required = true, value_name = "MODEL")]
+    pub models: Vec<String>,
+    /// Address to listen on (0.0.0.0 exposes the server to the network).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Require this API key (`Authorization: Bearer KEY`); ALLMENDE_API_KEY in the environment
+    /// does the same without showing the key in the process list.
+    #[arg(long, value_name = "KEY", conflicts_with = "api_keys")]
+    pub api_key: Option<String>,
+    /// Require one of the keys in FILE: one per line, optional `name=`, `requests=N/PERIOD`,
+    /// `tokens=N/PERIOD` (see docs/SERVER.md).
+    #[arg(long, value_name = "FILE")]
+    pub api_keys: Option<PathBuf>,
+    /// Sequences generated at once (the current backend runs one at a time).
+    #[arg(long, default_value_t = 1)]
+    pub parallel: usize,
+    /// Generation jobs (one per choice) that may wait for the model; more get 429.
+    #[arg(long, default_value_t = 64)]
+    pub queue: usize,
+    /// Context size in tokens per model (default: the model's, capped at 4096).
+    #[arg(short = 'c', long = "ctx")]
+    pub ctx: Option<usize>,
+    /// Seconds a request may take: reading its body, and producing the whole response.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+    /// Largest request body in bytes (413 above).
+    #[arg(long, default_value_t = 8 << 20)]
+    pub max_body_bytes: usize,
+    /// Allow browser calls from this origin (e.g. https://app.example.com, or *); CORS is off
+    /// without it.
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors_origin: Option<String>,
+    #[command(flatten)]
+    pub threads: ThreadArgs,
 }

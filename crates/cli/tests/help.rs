@@ -27,6 +27,8 @@ fn top_level_help_lists_every_subcommand() {
             "inspect",
             "logits",
             "perplexity",
+            "bench",
+            "serve",
             "help",
         ] {
             assert!(
@@ -92,6 +94,10 @@ const SUBCOMMANDS: &[(&str, &[&str])] = &[
     (
         "perplexity",
         &["<MODEL>", "<FILE>", "--ctx", "--json", "--threads"],
+    ),
+    (
+        "serve",
+        &["<MODEL>", "--host", "--port", "--api-key", "--api-keys", "--parallel", "--ctx", "--threads"],
     ),
 ];
 

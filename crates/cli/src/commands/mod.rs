@@ -5,6 +5,7 @@ mod inspect;
 mod logits;
 mod perplexity;
 mod run;
+mod serve;
 mod store;
 
 use std::fmt::Display;
@@ -38,6 +39,7 @@ pub fn dispatch(command: Command) -> Result<()> {
             logits::run(&model, &ids, all_positions, &threads)
         }
         Command::Bench(args) => bench::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Perplexity { model, file, ctx, json, threads } => perplexity::run(&model, &file, ctx, json, &threads),
     }
 }
