@@ -309,7 +309,7 @@ def test_disconnect_cancels_generation(server):
 
 
 def test_queue_full_then_graceful_shutdown():
-    srv = Server([CHAT_MODEL], "--queue", "1")
+    srv = Server([CHAT_MODEL], "--parallel", "1", "--queue", "1")
     try:
         long_body = {"model": CHAT_MODEL, "prompt": "Once upon a time", "max_tokens": 60, "ignore_eos": True, "temperature": 0, "stream": True}
         c1, r1 = srv.open_stream("/v1/completions", long_body)

@@ -228,8 +228,9 @@ pub struct ServeArgs {
     /// `tokens=N/PERIOD` (see docs/SERVER.md).
     #[arg(long, value_name = "FILE")]
     pub api_keys: Option<PathBuf>,
-    /// Sequences generated at once (the current backend runs one at a time).
-    #[arg(long, default_value_t = 1)]
+    /// Sequences generated at once per model, in one forward pass (continuous batching); each
+    /// has a KV cache of --ctx positions.
+    #[arg(long, default_value_t = 4)]
     pub parallel: usize,
     /// Generation jobs (one per choice) that may wait for the model; more get 429.
     #[arg(long, default_value_t = 64)]

@@ -78,6 +78,9 @@ pub struct Job {
     pub opts: GenerateOptions,
     /// Receives the job's events, on the worker thread; `Break` cancels the job.
     pub events: Box<dyn FnMut(JobEvent) -> ControlFlow<()> + Send>,
+    /// Polled before the job starts and before every step: `true` cancels it (a client that
+    /// went away while its job waited or was still reading its prompt).
+    pub cancelled: Option<Box<dyn Fn() -> bool + Send>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -420,7 +423,19 @@ impl<'d> Worker<'d> {
                 let mut s = self.inner.lock();
                 loop {
                     while self.slots.iter().any(Option::is_none) {
-                        let Some((job, submitted)) = s.queue.pop_front() else { break };
+                        let Some((mut job, submitted)) = s.queue.pop_front() else { break };
+                        if job.cancelled.as_ref().is_some_and(|c| c()) {
+                            let summary = JobSummary {
+                                finish_reason: FinishReason::Cancelled,
+                                stop_index: None,
+                                prompt_tokens: job.prompt.len(),
+                                completion_tokens: 0,
+                                seed: None,
+                                time_to_first_token: None,
+                            };
+                            let _ = (job.events)(JobEvent::Done(summary));
+                            continue;
+                        }
                         let (i, reuse) = self.pick_slot(&job.prompt);
                         self.caches[i].truncate(reuse);
                         // A one-token prompt runs as a decode step: its keys and values are not
@@ -485,6 +500,12 @@ impl<'d> Worker<'d> {
 
     /// One forward pass: every generating sequence's next token, plus one prompt chunk.
     fn step(&mut self) {
+        for i in 0..self.slots.len() {
+            let gone = self.slots[i].as_ref().is_some_and(|a| a.job.cancelled.as_ref().is_some_and(|c| c()));
+            if gone {
+                self.finish(i, FinishReason::Cancelled, None);
+            }
+        }
         let chunk = self.inner.cfg.prefill_chunk;
         // (slot, token range in its prompt or None for decode, wants logits)
         let mut plan: Vec<(usize, Option<std::ops::Range<usize>>)> = Vec::new();

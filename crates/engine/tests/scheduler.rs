@@ -80,6 +80,7 @@ fn job(prompt: Vec<u32>, opts: GenerateOptions, tx: mpsc::Sender<(usize, JobEven
             let _ = tx.send((k, e));
             ControlFlow::Continue(())
         }),
+        cancelled: None,
     }
 }
 
@@ -147,10 +148,10 @@ fn refuses_what_cannot_fit_and_cancels_on_request() {
     let sched = Scheduler::start(model, Arc::new(SpellFactory), cfg).unwrap();
     let long = GenerateOptions { max_tokens: Some(30), ..GenerateOptions::default() };
     assert_eq!(
-        sched.submit(Job { prompt: prompt(1, 5, nv), opts: long, events: Box::new(|_| ControlFlow::Continue(())) }),
+        sched.submit(Job { prompt: prompt(1, 5, nv), opts: long, events: Box::new(|_| ControlFlow::Continue(())), cancelled: None }),
         Err(SubmitError::TooLong { n_prompt: 5, max_tokens: 30, n_ctx: 32 })
     );
-    assert_eq!(sched.submit(Job { prompt: vec![], opts: GenerateOptions::default(), events: Box::new(|_| ControlFlow::Continue(())) }), Err(SubmitError::EmptyPrompt));
+    assert_eq!(sched.submit(Job { prompt: vec![], opts: GenerateOptions::default(), events: Box::new(|_| ControlFlow::Continue(())), cancelled: None }), Err(SubmitError::EmptyPrompt));
 
     // A job that cancels after its second token ends there, with Cancelled.
     let (tx, rx) = mpsc::channel();
@@ -168,6 +169,7 @@ fn refuses_what_cannot_fit_and_cancels_on_request() {
                 ControlFlow::Continue(())
             }
         }),
+        cancelled: None,
     };
     sched.submit(cancel).unwrap();
     let mut tokens = 0;
@@ -214,13 +216,14 @@ fn the_queue_is_bounded() {
             let _ = tx.send((0, e));
             ControlFlow::Continue(())
         }),
+        cancelled: None,
     };
     sched.submit(first).unwrap();
     // Wait until the worker has taken the first job into its slot.
     while sched.stats().active == 0 {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let noop = || Job { prompt: prompt(2, 2, nv), opts: GenerateOptions { max_tokens: Some(1), ..GenerateOptions::default() }, events: Box::new(|_| ControlFlow::Continue(())) };
+    let noop = || Job { prompt: prompt(2, 2, nv), opts: GenerateOptions { max_tokens: Some(1), ..GenerateOptions::default() }, events: Box::new(|_| ControlFlow::Continue(())), cancelled: None };
     sched.submit(noop()).unwrap();
     sched.submit(noop()).unwrap();
     assert_eq!(sched.submit(noop()), Err(SubmitError::QueueFull(2)));
@@ -259,4 +262,22 @@ fn a_shared_prefix_is_reused_and_changes_nothing() {
     let stats = sched.stats();
     // Every job after the first is put in the slot that holds the 19 shared tokens.
     assert_eq!(stats.prefix_reused, 3 * 19, "{stats:?}");
+}
+
+#[test]
+fn a_job_whose_client_left_never_starts() {
+    let model = load("tiny-llama-gqa-q8_0.gguf", CHUNK + 1);
+    let nv = model.n_vocab();
+    let cfg = SchedulerConfig { n_parallel: 1, n_ctx: 64, queue: 4, prefill_chunk: CHUNK };
+    let sched = Scheduler::start(model, Arc::new(SpellFactory), cfg).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let mut j = job(prompt(1, 5, nv), GenerateOptions { max_tokens: Some(4), ..GenerateOptions::default() }, tx, 0);
+    j.cancelled = Some(Box::new(|| true));
+    sched.submit(j).unwrap();
+    match rx.recv_timeout(Duration::from_secs(30)).unwrap() {
+        (0, JobEvent::Done(s)) => assert_eq!((s.finish_reason, s.completion_tokens), (FinishReason::Cancelled, 0)),
+        other => panic!("{other:?}"),
+    }
+    sched.join();
+    assert_eq!(sched.stats().steps, 0, "no forward pass ran");
 }

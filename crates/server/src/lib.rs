@@ -35,7 +35,7 @@ pub use app::{router, AppState, ServerConfig};
 pub use auth::{KeySpec, Keys, KeysError, Quota};
 pub use backend::{Backend, BackendError, Embeddings, Event, EventSink, Job, ModelInfo, ModelKind, Prompt, Stats};
 pub use error::ApiError;
-pub use local::{EmbedModel, LocalBackend, LocalError, LocalOptions};
+pub use local::{serve_n_batch, EmbedModel, LocalBackend, LocalError, LocalOptions, PREFILL_CHUNK};
 
 /// Serves `state` on `listener` until `shutdown` resolves, then stops accepting connections,
 /// answers 503 to new requests on open ones, and returns once every request in flight is done.

@@ -1,24 +1,21 @@
-//! [`LocalBackend`]: the first real [`Backend`], over [`LoadedModel`]s — one sequence at a time
-//! on one worker thread, fed by a bounded queue (429 when full). The continuous-batching
-//! scheduler replaces it behind the same trait.
+//! [`LocalBackend`]: the [`Backend`] over [`LoadedModel`]s and embedders in this process.
+//! Each generation model runs on its own continuous-batching [`Scheduler`] (`--parallel`
+//! sequences per forward pass, a bounded queue: 429 when full).
 //!
-//! Each loaded model is split in two: the weights and a KV cache go to the worker thread (the
+//! Each loaded model is split in two: the weights go to the scheduler's worker thread (the
 //! forward pass needs `&mut`), while the tokenizer, chat template and special tokens stay shared
-//! so requests are tokenized on the HTTP side without waiting for the running job. Generation is
-//! the engine's own loop ([`allmende_engine::generate`]), so a request gives exactly what
-//! `allmende run` gives with the same settings.
+//! so requests are tokenized on the HTTP side without waiting for running jobs. The scheduler
+//! follows the engine's own generation loop token for token and batches bit-identically, so a
+//! request gives exactly what `allmende run` gives with the same settings, whatever else runs.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use allmende_engine::embed::{EmbedError, Embedder};
 use allmende_engine::{
-    generate, Detokenizer, FinishReason, GenerateOptions, LoadedModel, LogitsModel, StepLogprobs, TokenLogprob,
+    GenerateOptions, JobEvent, LoadedModel, Scheduler, SchedulerConfig, StepLogprobs, SubmitError,
+    TokenLogprob,
 };
-use allmende_models::{KvCache, Logits, Model, ModelError};
 use allmende_templates::{ChatTemplate, RenderInput};
 use allmende_tokenizer::Tokenizer;
 
@@ -65,7 +62,7 @@ impl EmbedModel for Embedder {
 /// The shared, read-only half of a generation model.
 struct Front {
     info: ModelInfo,
-    tokenizer: Tokenizer,
+    tokenizer: Arc<Tokenizer>,
     template: Option<ChatTemplate>,
     bos_token: Option<String>,
     eos_token: Option<String>,
@@ -83,34 +80,12 @@ impl Front {
     }
 }
 
-/// The worker's half: weights and one KV cache sized to the context.
-struct Engine {
-    model: Model,
-    cache: KvCache,
-}
-
-struct Work {
-    model: usize,
-    job: Job,
-    sink: EventSink,
-}
-
-#[derive(Default)]
-struct Counters {
-    queued: AtomicUsize,
-    active: AtomicUsize,
-    kv_used: AtomicUsize,
-}
-
-/// One sequence at a time, in arrival order.
+/// Generation models on their schedulers, and embedders.
 pub struct LocalBackend {
     fronts: Arc<Vec<Front>>,
+    schedulers: Vec<Scheduler>,
     embedders: Vec<(ModelInfo, Box<dyn EmbedModel>)>,
-    tx: Mutex<Option<SyncSender<Work>>>,
     closed: AtomicBool,
-    counters: Arc<Counters>,
-    kv_capacity: usize,
-    worker: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Settings of [`LocalBackend::new`].
@@ -118,14 +93,26 @@ pub struct LocalBackend {
 pub struct LocalOptions {
     /// Context size per model; `None`: the model's default (trained length capped at 4096).
     pub n_ctx: Option<usize>,
-    /// Jobs that may wait for the worker; more get 429.
+    /// Jobs that may wait for a slot, per model; more get 429.
     pub queue: usize,
+    /// Sequences generated at once per model (one forward pass for all of them).
+    pub parallel: usize,
 }
 
 impl Default for LocalOptions {
     fn default() -> Self {
-        LocalOptions { n_ctx: None, queue: 64 }
+        LocalOptions { n_ctx: None, queue: 64, parallel: 4 }
     }
+}
+
+/// Prompt tokens per prefill chunk: the `n_batch` that single-sequence runs (`allmende run`)
+/// use, so that the scheduler cuts prompts where they do and results are identical.
+pub const PREFILL_CHUNK: usize = 512;
+
+/// The `n_batch` to load a generation model with for `parallel` sequences: a prefill chunk
+/// plus one decode token per sequence fit in one pass.
+pub fn serve_n_batch(parallel: usize) -> usize {
+    PREFILL_CHUNK + parallel.max(1)
 }
 
 /// Why a local backend could not be built.
@@ -135,9 +122,15 @@ pub enum LocalError {
     /// Two models share an id.
     #[error("two models have the id `{0}`")]
     DuplicateId(String),
-    /// The worker thread could not start.
-    #[error("could not start the worker thread: {0}")]
-    Thread(#[from] std::io::Error),
+    /// A scheduler could not start (thread, or a model loaded with too small an `n_batch`:
+    /// see [`serve_n_batch`]).
+    #[error("could not start the scheduler of `{id}`: {source}")]
+    Scheduler {
+        /// The model id.
+        id: String,
+        /// Why.
+        source: allmende_engine::EngineError,
+    },
 }
 
 impl LocalBackend {
@@ -150,8 +143,7 @@ impl LocalBackend {
         let created = unix_now();
         let mut ids: Vec<String> = Vec::new();
         let mut fronts = Vec::with_capacity(models.len());
-        let mut engines = Vec::with_capacity(models.len());
-        let mut kv_capacity = 0;
+        let mut schedulers = Vec::with_capacity(models.len());
         for (id, lm) in models {
             if ids.contains(&id) {
                 return Err(LocalError::DuplicateId(id));
@@ -160,17 +152,23 @@ impl LocalBackend {
             let n_ctx = opts.n_ctx.unwrap_or_else(|| lm.default_n_ctx());
             let LoadedModel { model, tokenizer, template, bos_token, eos_token, eog_ids, .. } = lm;
             let info = ModelInfo {
-                id,
+                id: id.clone(),
                 kind: ModelKind::Generate,
                 n_ctx,
                 n_vocab: model.n_vocab(),
                 chat: template.is_some(),
                 created,
             };
-            let cache = model.new_cache(n_ctx);
-            kv_capacity += n_ctx;
+            let tokenizer = Arc::new(tokenizer);
+            let cfg = SchedulerConfig {
+                n_parallel: opts.parallel.max(1),
+                n_ctx,
+                queue: opts.queue.max(1),
+                prefill_chunk: PREFILL_CHUNK.min(model.n_batch().saturating_sub(opts.parallel.max(1)).max(1)),
+            };
+            let sched = Scheduler::start(model, tokenizer.clone(), cfg).map_err(|source| LocalError::Scheduler { id, source })?;
+            schedulers.push(sched);
             fronts.push(Front { info, tokenizer, template, bos_token, eos_token, eog_ids });
-            engines.push(Engine { model, cache });
         }
         let mut embeds = Vec::with_capacity(embedders.len());
         for (id, e) in embedders {
@@ -182,25 +180,7 @@ impl LocalBackend {
                 ModelInfo { id, kind: ModelKind::Embed, n_ctx: e.n_ctx(), n_vocab: e.n_vocab(), chat: false, created };
             embeds.push((info, e));
         }
-        let fronts = Arc::new(fronts);
-        let counters = Arc::new(Counters::default());
-        let (tx, rx) = sync_channel(opts.queue.max(1));
-        let worker = {
-            let fronts = fronts.clone();
-            let counters = counters.clone();
-            std::thread::Builder::new()
-                .name("allmende-gen".into())
-                .spawn(move || worker(rx, engines, &fronts, &counters))?
-        };
-        Ok(LocalBackend {
-            fronts,
-            embedders: embeds,
-            tx: Mutex::new(Some(tx)),
-            closed: AtomicBool::new(false),
-            counters,
-            kv_capacity,
-            worker: Mutex::new(Some(worker)),
-        })
+        Ok(LocalBackend { fronts: Arc::new(fronts), schedulers, embedders: embeds, closed: AtomicBool::new(false) })
     }
 
     fn front(&self, model: &str) -> Result<(usize, &Front), BackendError> {
@@ -214,123 +194,31 @@ impl LocalBackend {
 
 impl Drop for LocalBackend {
     fn drop(&mut self) {
-        // Closing the queue ends the worker once it has run what was accepted.
-        if let Ok(mut tx) = self.tx.lock() {
-            tx.take();
-        }
-        if let Some(h) = self.worker.lock().ok().and_then(|mut w| w.take()) {
-            let _ = h.join();
+        // Each scheduler finishes what it accepted, then its worker exits.
+        for s in &self.schedulers {
+            s.join();
         }
     }
 }
 
-fn worker(rx: Receiver<Work>, mut engines: Vec<Engine>, fronts: &[Front], counters: &Counters) {
-    while let Ok(work) = rx.recv() {
-        counters.queued.fetch_sub(1, Ordering::SeqCst);
-        if work.sink.is_cancelled() {
-            continue;
-        }
-        let (Some(engine), Some(front)) = (engines.get_mut(work.model), fronts.get(work.model)) else {
-            let _ = work.sink.send(Event::Error("unknown model index".into()));
-            continue;
-        };
-        counters.active.fetch_add(1, Ordering::SeqCst);
-        run_job(engine, front, &work.job, &work.sink, &counters.kv_used);
-        counters.kv_used.store(0, Ordering::SeqCst);
-        counters.active.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-fn run_job(engine: &mut Engine, front: &Front, job: &Job, sink: &EventSink, kv_used: &AtomicUsize) {
-    engine.cache.clear();
+/// The engine job for a request's job; `ignore_eos` bans the end-of-generation tokens (as
+/// llama.cpp does) instead of ending on them.
+fn engine_options(front: &Front, job: &Job) -> GenerateOptions {
     let mut sampling = job.sampling.clone();
     let mut eog_ids = front.eog_ids.clone();
     if job.ignore_eos {
-        // As llama.cpp does: end-of-generation tokens cannot be sampled at all.
         for &id in &eog_ids {
             sampling.logit_bias.insert(id, f32::NEG_INFINITY);
         }
         eog_ids.clear();
     }
-    let opts = GenerateOptions {
+    GenerateOptions {
         max_tokens: Some(job.max_tokens),
         stop: job.stop.clone(),
         eog_ids,
         sampling,
         penalize_prompt: true,
         logprobs: job.logprobs,
-    };
-    let pending = Cell::new(0usize);
-    let mut detok = CountingDetok { inner: front.tokenizer.stream_decoder(true), pushed: &pending };
-    let mut runner = Runner { model: &mut engine.model, cache: &mut engine.cache, kv_used };
-    let result = generate(&mut runner, &mut detok, &job.prompt, &opts, |text| {
-        sink.send(Event::Delta { text: text.to_string(), tokens: pending.replace(0), logprobs: Vec::new() })
-    });
-    match result {
-        Ok(out) => {
-            // The loop hands out log-probabilities only at the end; they follow the text. The
-            // end-of-generation token is not part of the text, so it gets no entry either.
-            let mut steps = out.logprobs.as_slice();
-            if out.finish_reason == FinishReason::Eog && steps.len() == out.ids.len() {
-                steps = &steps[..steps.len().saturating_sub(1)];
-            }
-            let logprobs: Vec<StepProbs> = steps.iter().map(|s| front.step(s)).collect();
-            let rest = pending.replace(0);
-            if rest > 0 || !logprobs.is_empty() {
-                let _ = sink.send(Event::Delta { text: String::new(), tokens: rest, logprobs });
-            }
-            let _ = sink.send(Event::Done { finish_reason: out.finish_reason, completion_tokens: out.ids.len() });
-        }
-        Err(e) => {
-            let _ = sink.send(Event::Error(e.to_string()));
-        }
-    }
-}
-
-/// The model and its cache as the generation loop sees them.
-struct Runner<'a> {
-    model: &'a mut Model,
-    cache: &'a mut KvCache,
-    kv_used: &'a AtomicUsize,
-}
-
-impl LogitsModel for Runner<'_> {
-    type Error = ModelError;
-
-    fn n_vocab(&self) -> usize {
-        self.model.n_vocab()
-    }
-
-    fn n_ctx(&self) -> Option<usize> {
-        Some(self.cache.n_ctx())
-    }
-
-    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<&[f32], ModelError> {
-        // The loop appends in order; another position means it restarted, so drop the rest.
-        if pos != self.cache.len() {
-            self.cache.truncate(pos);
-        }
-        self.kv_used.store(pos + tokens.len(), Ordering::SeqCst);
-        self.model.forward(tokens, self.cache, Logits::Last)
-    }
-}
-
-/// The tokenizer's streaming decoder, counting the tokens it has seen since the last text.
-struct CountingDetok<'a> {
-    inner: allmende_tokenizer::StreamDecoder<'a>,
-    pushed: &'a Cell<usize>,
-}
-
-impl Detokenizer for CountingDetok<'_> {
-    fn push(&mut self, id: u32) -> String {
-        self.pushed.set(self.pushed.get() + 1);
-        // The sampler only yields ids below n_vocab; an unknown one contributes no text rather
-        // than failing the stream.
-        self.inner.push(id).unwrap_or_default()
-    }
-
-    fn flush(&mut self) -> String {
-        self.inner.finish()
     }
 }
 
@@ -370,21 +258,42 @@ impl Backend for LocalBackend {
             return Err(BackendError::ShuttingDown);
         }
         let (model, _) = self.front(&job.model)?;
-        let guard = self.tx.lock().map_err(|_| BackendError::Internal("queue lock poisoned".into()))?;
-        let Some(tx) = guard.as_ref() else { return Err(BackendError::ShuttingDown) };
-        self.counters.queued.fetch_add(1, Ordering::SeqCst);
-        match tx.try_send(Work { model, job, sink }) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.counters.queued.fetch_sub(1, Ordering::SeqCst);
-                match e {
-                    TrySendError::Full(_) => Err(BackendError::QueueFull),
-                    TrySendError::Disconnected(_) => {
-                        Err(BackendError::Internal("the generation worker has stopped".into()))
-                    }
+        let fronts = Arc::clone(&self.fronts);
+        let opts = self.fronts.get(model).map(|f| engine_options(f, &job)).unwrap_or_default();
+        let eog_ids = opts.eog_ids.clone();
+        let events_sink = sink.clone();
+        let events = move |e: JobEvent| {
+            let Some(front) = fronts.get(model) else { return events_sink.send(Event::Error("unknown model".into())) };
+            match e {
+                JobEvent::Token { id, text, logprobs } => {
+                    // The end-of-generation token is not part of the text: no logprob entry.
+                    let logprobs = match logprobs {
+                        Some(lp) if !eog_ids.contains(&id) => vec![front.step(&lp)],
+                        _ => Vec::new(),
+                    };
+                    events_sink.send(Event::Delta { text, tokens: 1, logprobs })
                 }
+                JobEvent::Done(s) => {
+                    events_sink.send(Event::Done { finish_reason: s.finish_reason, completion_tokens: s.completion_tokens })
+                }
+                JobEvent::Failed(m) => events_sink.send(Event::Error(m)),
             }
-        }
+        };
+        let cancel_sink = sink;
+        let engine_job = allmende_engine::Job {
+            prompt: job.prompt,
+            opts,
+            events: Box::new(events),
+            cancelled: Some(Box::new(move || cancel_sink.is_cancelled())),
+        };
+        let Some(sched) = self.schedulers.get(model) else { return Err(BackendError::UnknownModel(job.model)) };
+        sched.submit(engine_job).map_err(|e| match e {
+            SubmitError::QueueFull(_) => BackendError::QueueFull,
+            SubmitError::ShuttingDown => BackendError::ShuttingDown,
+            e @ (SubmitError::EmptyPrompt | SubmitError::TooLong { .. }) => {
+                BackendError::Invalid { message: format!("{e}."), param: Some("messages".into()) }
+            }
+        })
     }
 
     fn embed(&self, model: &str, inputs: &[String]) -> Result<Embeddings, BackendError> {
@@ -400,16 +309,22 @@ impl Backend for LocalBackend {
     }
 
     fn stats(&self) -> Stats {
-        Stats {
-            queued: self.counters.queued.load(Ordering::SeqCst),
-            active: self.counters.active.load(Ordering::SeqCst),
-            kv_used: self.counters.kv_used.load(Ordering::SeqCst),
-            kv_capacity: self.kv_capacity,
+        let mut out = Stats::default();
+        for s in &self.schedulers {
+            let st = s.stats();
+            out.queued += st.queued;
+            out.active += st.active;
+            out.kv_used += st.kv_used;
+            out.kv_capacity += st.kv_capacity;
         }
+        out
     }
 
     fn shutdown(&self) {
-        // Refuse new jobs; the queue stays open so accepted jobs still run.
+        // Refuse new jobs; every scheduler still runs what it accepted.
         self.closed.store(true, Ordering::SeqCst);
+        for s in &self.schedulers {
+            s.shutdown();
+        }
     }
 }

@@ -25,12 +25,13 @@ fn fixture() -> PathBuf {
 }
 
 fn load() -> LoadedModel {
-    LoadedModel::load(fixture(), &ModelOptions { n_threads: 1, ..Default::default() }).unwrap()
+    LoadedModel::load(fixture(), &ModelOptions { n_threads: 1, n_batch: allmende_server::serve_n_batch(2), ..Default::default() })
+        .unwrap()
 }
 
 async fn real_server() -> TestServer {
     let backend =
-        LocalBackend::new(vec![("tiny".into(), load())], Vec::new(), LocalOptions { n_ctx: Some(N_CTX), queue: 8 })
+        LocalBackend::new(vec![("tiny".into(), load())], Vec::new(), LocalOptions { n_ctx: Some(N_CTX), queue: 8, parallel: 2 })
             .unwrap();
     TestServer::start(Arc::new(backend), ServerConfig::default()).await
 }
@@ -169,9 +170,9 @@ async fn context_window_is_the_configured_one() {
     )
     .await;
     r.assert_error(400, "invalid_request_error", Some("messages"));
-    // The KV figures reach /metrics.
+    // The KV figures reach /metrics: two slots of the configured context.
     let t = get(srv.addr, "/metrics").await.text();
-    assert!(t.lines().any(|l| l == format!("allmende_kv_cache_capacity_tokens {N_CTX}")), "{t}");
+    assert!(t.lines().any(|l| l == format!("allmende_kv_cache_capacity_tokens {}", 2 * N_CTX)), "{t}");
 }
 
 #[tokio::test]

@@ -63,7 +63,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         bail!("--parallel must be at least 1");
     }
 
-    let opts = args.threads.model_options(None);
+    let mut opts = args.threads.model_options(None);
+    // One pass holds a prefill chunk and a decode token of every sequence.
+    opts.n_batch = allmende_server::serve_n_batch(args.parallel);
     let mut models = Vec::new();
     let mut embedders: Vec<(String, Box<dyn EmbedModel>)> = Vec::new();
     for name in &args.models {
@@ -78,13 +80,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             models.push((id, lm));
         }
     }
-    if args.parallel > 1 {
-        eprintln!(
-            "note: requests run one at a time for now; --parallel {} takes effect with the batching scheduler",
-            args.parallel
-        );
-    }
-    let backend = LocalBackend::new(models, embedders, LocalOptions { n_ctx: args.ctx, queue: args.queue })?;
+    let backend = LocalBackend::new(
+        models,
+        embedders,
+        LocalOptions { n_ctx: args.ctx, queue: args.queue, parallel: args.parallel },
+    )?;
     let summary: Vec<String> =
         allmende_server::Backend::models(&backend).iter().map(|m| format!("{} (ctx {})", m.id, m.n_ctx)).collect();
     let config = ServerConfig {
