@@ -14,7 +14,8 @@
 //! must equal the `n_batch` of the single-sequence path, 512 by default) and marked as prompt
 //! tokens exactly as `forward` marks them, and each sequence samples with its own [`Sampler`]
 //! following [`crate::generate`]'s token loop step by step ([`SeqState`]). So greedy output
-//! equals `allmende run --temp 0` on the same prompt, alone or among others.
+//! equals `allmende run --temp 0` on the same prompt, alone or among others. (Log-probabilities
+//! are the model's own distribution here, as the OpenAI API defines them.)
 //!
 //! A job reports through its callback: every token with its text (held back while it may be
 //! the start of a stop string, as `generate` does), then [`JobEvent::Done`]. A callback that
@@ -341,13 +342,12 @@ impl<'d> SeqState<'d> {
         let token = self.sampler.sample(logits)?;
         self.sampler.accept(token)?;
         self.generated += 1;
-        let logprobs = match self.opts.logprobs {
-            Some(n) => {
-                let chosen = self.sampler.logprobs(n, &mut self.top)?;
-                Some(StepLogprobs { chosen, top: self.top.clone() })
-            }
-            None => None,
-        };
+        // The model's own distribution, as the OpenAI API reports it (the generation loop of
+        // `allmende run` reports the sampler's final distribution instead).
+        let logprobs = self.opts.logprobs.map(|n| {
+            let chosen = crate::sampler::model_logprobs(logits, token, n, &mut self.top);
+            StepLogprobs { chosen, top: self.top.clone() }
+        });
         if self.opts.eog_ids.contains(&token) {
             let (text, reason, stop_index) = self.finish_text(FinishReason::Eog);
             return Ok(SeqStep::Finish { token, text, logprobs, reason, stop_index });
