@@ -4,8 +4,9 @@
 //! Jobs wait in a bounded queue ([`Scheduler::submit`] refuses with [`SubmitError::QueueFull`]
 //! beyond it) and take one of `n_parallel` slots, each with its own KV cache. Every step the
 //! worker builds one batch: a decode token for every sequence that is generating, plus at most
-//! one chunk of `prefill_chunk` prompt tokens (chunked prefill, so a long prompt never stalls
-//! the running streams for more than one chunk), and calls [`Model::forward_batch`]. Sequences
+//! `prefill_chunk` prompt tokens (chunked prefill, so a long prompt never stalls the running
+//! streams for more than one chunk; several short prompts share a step), and calls
+//! [`Model::forward_batch`]. Sequences
 //! join the batch as soon as a slot is free and leave it the step they finish.
 //!
 //! **Batch invariance.** A sequence's result does not depend on what else runs: the model's
@@ -509,15 +510,22 @@ impl<'d> Worker<'d> {
         let chunk = self.inner.cfg.prefill_chunk;
         // (slot, token range in its prompt or None for decode, wants logits)
         let mut plan: Vec<(usize, Option<std::ops::Range<usize>>)> = Vec::new();
-        let mut prefill_taken = false;
+        // Prompt tokens this step: up to one chunk's worth, from as many sequences as fit (short
+        // prompts arriving together are prefilled together), each cut at its own chunk
+        // boundaries.
+        let mut budget = chunk;
         for (i, slot) in self.slots.iter().enumerate() {
             let Some(a) = slot else { continue };
             if a.next.is_some() {
                 plan.push((i, None));
-            } else if !prefill_taken {
+            } else if budget > 0 {
                 let end = ((a.prefilled / chunk + 1) * chunk).min(a.job.prompt.len());
-                plan.push((i, Some(a.prefilled..end)));
-                prefill_taken = true;
+                if end - a.prefilled <= budget {
+                    budget -= end - a.prefilled;
+                    plan.push((i, Some(a.prefilled..end)));
+                } else {
+                    budget = 0; // the oldest waiting prompt goes first next step
+                }
             }
         }
         let decode_tokens: Vec<u32> = plan.iter().map(|&(i, ref r)| match (r, &self.slots[i]) {
