@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod constrain;
 pub mod embed;
 pub mod error;
 pub mod generate;
