@@ -218,6 +218,52 @@ def test_chat_n_and_logprobs(client):
         assert "".join(bytes(t.bytes).decode("utf-8", "replace") for t in content) == c.message.content
 
 
+def test_structured_output(client):
+    """response_format json_schema: the reply parses and validates, sampled or greedy."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "maxLength": 40},
+            "population": {"type": "integer"},
+            "capital": {"type": "boolean"},
+        },
+        "required": ["city", "population", "capital"],
+        "additionalProperties": False,
+    }
+    for temperature in (0, 0.9):
+        r = client.chat.completions.create(
+            model=CHAT_MODEL,
+            messages=[{"role": "user", "content": "Describe Paris as JSON."}],
+            temperature=temperature,
+            seed=7,
+            max_tokens=120,
+            response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema, "strict": True}},
+        )
+        c = r.choices[0]
+        assert c.finish_reason == "stop", c
+        doc = json.loads(c.message.content)
+        assert set(doc) == {"city", "population", "capital"}, doc
+        assert isinstance(doc["city"], str) and len(doc["city"]) <= 40
+        assert isinstance(doc["population"], int) and not isinstance(doc["population"], bool)
+        assert isinstance(doc["capital"], bool)
+    r = client.chat.completions.create(
+        model=CHAT_MODEL,
+        messages=[{"role": "user", "content": "Reply with a JSON object."}],
+        max_tokens=120,
+        temperature=0,
+        response_format={"type": "json_object"},
+    )
+    if r.choices[0].finish_reason == "stop":
+        assert isinstance(json.loads(r.choices[0].message.content), dict)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(
+            model=CHAT_MODEL,
+            messages=[{"role": "user", "content": "x"}],
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "string", "pattern": "a+"}}},
+        )
+    assert e.value.body["param"] == "response_format.json_schema.schema"
+
+
 def test_completions(client):
     r = client.completions.create(model=CHAT_MODEL, prompt="The capital of France is", max_tokens=8, temperature=0,
                                   logprobs=2, extra_body={"ignore_eos": True})

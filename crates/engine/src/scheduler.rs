@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use allmende_models::{BatchSeq, KvCache, Logits, Model};
 
+use crate::constrain::{pick_token, Choice, JsonGrammar, JsonState, TokenTable};
 use crate::generate::{Detokenizer, FinishReason, GenerateOptions, StepLogprobs};
 use crate::sampler::Sampler;
 use crate::stop::{StopEvent, StopMatcher};
@@ -43,11 +44,25 @@ use crate::EngineError;
 pub trait DetokFactory: Send + Sync {
     /// A detokenizer for one sequence.
     fn detokenizer(&self) -> Box<dyn Detokenizer + '_>;
+
+    /// The bytes token `id` adds to the text (`None` for control tokens, which add none): what
+    /// JSON-constrained jobs check candidate tokens against. Default: no token has text, so a
+    /// constrained job cannot run.
+    fn token_bytes(&self, _id: u32) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 impl DetokFactory for allmende_tokenizer::Tokenizer {
     fn detokenizer(&self) -> Box<dyn Detokenizer + '_> {
         Box::new(crate::loaded::StreamDetok { inner: self.stream_decoder(true) })
+    }
+
+    fn token_bytes(&self, id: u32) -> Option<Vec<u8>> {
+        if self.is_control(id) {
+            return None;
+        }
+        self.token_to_piece(id).ok()
     }
 }
 
@@ -83,6 +98,9 @@ pub struct Job {
     /// Polled before the job starts and before every step: `true` cancels it (a client that
     /// went away while its job waited or was still reading its prompt).
     pub cancelled: Option<Box<dyn Fn() -> bool + Send>>,
+    /// Constrain the output to a JSON document of this grammar (OpenAI `response_format`): the
+    /// job ends with an end-of-generation token as soon as the document is complete.
+    pub json: Option<Arc<JsonGrammar>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -103,6 +121,8 @@ pub enum JobEvent {
         /// Its log-probabilities, when the job asked for them.
         logprobs: Option<StepLogprobs>,
     },
+    /// Text that became final without a new token (held text released at the end).
+    Text(String),
     /// The job ended (the last event).
     Done(JobSummary),
     /// The job failed (the last event).
@@ -291,6 +311,8 @@ pub struct SeqState<'d> {
     n_prompt: usize,
     n_ctx: usize,
     generated: usize,
+    json: Option<(Arc<JsonGrammar>, JsonState)>,
+    scratch: Vec<f32>,
 }
 
 /// What [`SeqState::step`] decided.
@@ -307,8 +329,9 @@ pub enum SeqStep {
     },
     /// Generation ended with this token (`text` is the last of the output).
     Finish {
-        /// The sampled token.
-        token: u32,
+        /// The sampled token (`None`: a JSON document completed with no end-of-generation
+        /// token to emit).
+        token: Option<u32>,
         /// The rest of the text.
         text: String,
         /// Log-probabilities, if asked for.
@@ -330,7 +353,25 @@ impl<'d> SeqState<'d> {
             }
         }
         let stop = StopMatcher::new(opts.stop.iter().cloned());
-        Ok(SeqState { opts, sampler, stop, detok, top: Vec::new(), n_prompt: prompt.len(), n_ctx, generated: 0 })
+        Ok(SeqState {
+            opts,
+            sampler,
+            stop,
+            detok,
+            top: Vec::new(),
+            n_prompt: prompt.len(),
+            n_ctx,
+            generated: 0,
+            json: None,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Constrains the output to a JSON document of `g`.
+    pub fn with_json(mut self, g: Arc<JsonGrammar>) -> Self {
+        let state = JsonState::new(&g);
+        self.json = Some((g, state));
+        self
     }
 
     /// The sampler's seed (`None` when greedy).
@@ -339,8 +380,29 @@ impl<'d> SeqState<'d> {
     }
 
     /// Samples from `logits` (the prediction after the last fed token) and decides what next.
-    pub fn step(&mut self, logits: &[f32]) -> Result<SeqStep, EngineError> {
-        let token = self.sampler.sample(logits)?;
+    /// A JSON-constrained state needs `table`, the vocabulary's token bytes.
+    pub fn step(&mut self, logits: &[f32], table: Option<&TokenTable>) -> Result<SeqStep, EngineError> {
+        let token = match (&mut self.json, table) {
+            (Some((g, state)), Some(table)) => {
+                let sampler = &mut self.sampler;
+                match pick_token(logits, |l| sampler.sample(l), table, g, state, &self.opts.eog_ids, &mut self.scratch)? {
+                    Choice::Token { id, state: next } => {
+                        *state = next;
+                        id
+                    }
+                    Choice::End { id: Some(id) } => id, // an end-of-generation id: ends below
+                    Choice::End { id: None } => {
+                        let (text, _, stop_index) = self.finish_text(FinishReason::Eog);
+                        return Ok(SeqStep::Finish { token: None, text, logprobs: None, reason: FinishReason::Eog, stop_index });
+                    }
+                    Choice::Stuck => {
+                        return Err(EngineError::Config("no token of the vocabulary can continue the JSON document".into()))
+                    }
+                }
+            }
+            (Some(_), None) => return Err(EngineError::Config("JSON output needs the vocabulary's token texts".into())),
+            (None, _) => self.sampler.sample(logits)?,
+        };
         self.sampler.accept(token)?;
         self.generated += 1;
         // The model's own distribution, as the OpenAI API reports it (the generation loop of
@@ -351,19 +413,25 @@ impl<'d> SeqState<'d> {
         });
         if self.opts.eog_ids.contains(&token) {
             let (text, reason, stop_index) = self.finish_text(FinishReason::Eog);
-            return Ok(SeqStep::Finish { token, text, logprobs, reason, stop_index });
+            return Ok(SeqStep::Finish { token: Some(token), text, logprobs, reason, stop_index });
         }
         let piece = self.detok.push(token);
         let text = match self.stop.push(&piece) {
             StopEvent::Continue(text) => text,
             StopEvent::Stop { text, stop_index } => {
-                return Ok(SeqStep::Finish { token, text, logprobs, reason: FinishReason::Stop, stop_index: Some(stop_index) });
+                return Ok(SeqStep::Finish {
+                    token: Some(token),
+                    text,
+                    logprobs,
+                    reason: FinishReason::Stop,
+                    stop_index: Some(stop_index),
+                });
             }
         };
         let pos = self.n_prompt + self.generated - 1; // position the token would take
         if self.opts.max_tokens.is_some_and(|m| self.generated >= m) || pos >= self.n_ctx {
             let (tail, reason, stop_index) = self.finish_text(FinishReason::Length);
-            return Ok(SeqStep::Finish { token, text: text + &tail, logprobs, reason, stop_index });
+            return Ok(SeqStep::Finish { token: Some(token), text: text + &tail, logprobs, reason, stop_index });
         }
         Ok(SeqStep::Continue { token, text, logprobs })
     }
@@ -407,6 +475,8 @@ struct Worker<'d> {
     caches: Vec<KvCache>,
     /// The prompt whose KV each cache holds (valid up to the cache length).
     cached: Vec<Vec<u32>>,
+    /// The vocabulary's token bytes, built for the first JSON-constrained job.
+    table: Option<TokenTable>,
     slots: Vec<Option<Active<'d>>>,
 }
 
@@ -414,7 +484,7 @@ impl<'d> Worker<'d> {
     fn new(model: Model, detok: &'d dyn DetokFactory, inner: Arc<Inner>) -> Self {
         let n = inner.cfg.n_parallel;
         let caches = (0..n).map(|_| model.new_cache(inner.cfg.n_ctx)).collect();
-        Worker { model, detok, inner, caches, cached: vec![Vec::new(); n], slots: (0..n).map(|_| None).collect() }
+        Worker { model, detok, inner, caches, cached: vec![Vec::new(); n], table: None, slots: (0..n).map(|_| None).collect() }
     }
 
     fn run(mut self) {
@@ -447,7 +517,16 @@ impl<'d> Worker<'d> {
                         }
                         s.stats.prefix_reused += reuse as u64;
                         let detok = self.detok.detokenizer();
-                        match SeqState::new(&job.prompt, job.opts.clone(), self.model.n_vocab(), self.inner.cfg.n_ctx, detok) {
+                        if job.json.is_some() && self.table.is_none() {
+                            let factory = self.detok;
+                            self.table = Some(TokenTable::new(self.model.n_vocab(), |id| factory.token_bytes(id)));
+                        }
+                        let state = SeqState::new(&job.prompt, job.opts.clone(), self.model.n_vocab(), self.inner.cfg.n_ctx, detok)
+                            .map(|st| match &job.json {
+                                Some(g) => st.with_json(Arc::clone(g)),
+                                None => st,
+                            });
+                        match state {
                             Ok(state) => {
                                 self.slots[i] =
                                     Some(Active { job, submitted, first_token: None, state, prefilled: reuse, next: None, generated: 0 });
@@ -579,7 +658,7 @@ impl<'d> Worker<'d> {
     /// Samples slot `i`'s next token from `logits` and reports it; frees the slot when done.
     fn advance(&mut self, i: usize, logits: &[f32]) {
         let Some(a) = self.slots[i].as_mut() else { return };
-        let step = match a.state.step(logits) {
+        let step = match a.state.step(logits, self.table.as_ref()) {
             Ok(s) => s,
             Err(e) => return self.fail(i, &e.to_string()),
         };
@@ -595,7 +674,17 @@ impl<'d> Worker<'d> {
                 }
             }
             SeqStep::Finish { token, text, logprobs, reason, stop_index } => {
-                let _ = (a.job.events)(JobEvent::Token { id: token, text, logprobs });
+                match token {
+                    Some(id) => {
+                        let _ = (a.job.events)(JobEvent::Token { id, text, logprobs });
+                    }
+                    None => {
+                        a.generated -= 1; // nothing was generated at this step
+                        if !text.is_empty() {
+                            let _ = (a.job.events)(JobEvent::Text(text));
+                        }
+                    }
+                }
                 self.finish(i, reason, stop_index);
             }
         }

@@ -81,6 +81,7 @@ fn job(prompt: Vec<u32>, opts: GenerateOptions, tx: mpsc::Sender<(usize, JobEven
             ControlFlow::Continue(())
         }),
         cancelled: None,
+        json: None,
     }
 }
 
@@ -94,6 +95,7 @@ fn collect(rx: &mpsc::Receiver<(usize, JobEvent)>, n: usize) -> Vec<Outcome> {
                 out[k].0.push(id);
                 out[k].1.push_str(&text);
             }
+            JobEvent::Text(text) => out[k].1.push_str(&text),
             JobEvent::Done(s) => {
                 assert_eq!(s.completion_tokens, out[k].0.len(), "job {k}: completion_tokens");
                 out[k].2 = s.finish_reason;
@@ -148,10 +150,10 @@ fn refuses_what_cannot_fit_and_cancels_on_request() {
     let sched = Scheduler::start(model, Arc::new(SpellFactory), cfg).unwrap();
     let long = GenerateOptions { max_tokens: Some(30), ..GenerateOptions::default() };
     assert_eq!(
-        sched.submit(Job { prompt: prompt(1, 5, nv), opts: long, events: Box::new(|_| ControlFlow::Continue(())), cancelled: None }),
+        sched.submit(Job { prompt: prompt(1, 5, nv), opts: long, events: Box::new(|_| ControlFlow::Continue(())), cancelled: None, json: None }),
         Err(SubmitError::TooLong { n_prompt: 5, max_tokens: 30, n_ctx: 32 })
     );
-    assert_eq!(sched.submit(Job { prompt: vec![], opts: GenerateOptions::default(), events: Box::new(|_| ControlFlow::Continue(())), cancelled: None }), Err(SubmitError::EmptyPrompt));
+    assert_eq!(sched.submit(Job { prompt: vec![], opts: GenerateOptions::default(), events: Box::new(|_| ControlFlow::Continue(())), cancelled: None, json: None }), Err(SubmitError::EmptyPrompt));
 
     // A job that cancels after its second token ends there, with Cancelled.
     let (tx, rx) = mpsc::channel();
@@ -170,12 +172,14 @@ fn refuses_what_cannot_fit_and_cancels_on_request() {
             }
         }),
         cancelled: None,
+        json: None,
     };
     sched.submit(cancel).unwrap();
     let mut tokens = 0;
     loop {
         match rx.recv_timeout(Duration::from_secs(30)).unwrap() {
             JobEvent::Token { .. } => tokens += 1,
+            JobEvent::Text(_) => {}
             JobEvent::Done(s) => {
                 assert_eq!((s.finish_reason, s.completion_tokens, tokens), (FinishReason::Cancelled, 2, 2));
                 break;
@@ -217,13 +221,14 @@ fn the_queue_is_bounded() {
             ControlFlow::Continue(())
         }),
         cancelled: None,
+        json: None,
     };
     sched.submit(first).unwrap();
     // Wait until the worker has taken the first job into its slot.
     while sched.stats().active == 0 {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let noop = || Job { prompt: prompt(2, 2, nv), opts: GenerateOptions { max_tokens: Some(1), ..GenerateOptions::default() }, events: Box::new(|_| ControlFlow::Continue(())), cancelled: None };
+    let noop = || Job { prompt: prompt(2, 2, nv), opts: GenerateOptions { max_tokens: Some(1), ..GenerateOptions::default() }, events: Box::new(|_| ControlFlow::Continue(())), cancelled: None, json: None };
     sched.submit(noop()).unwrap();
     sched.submit(noop()).unwrap();
     assert_eq!(sched.submit(noop()), Err(SubmitError::QueueFull(2)));

@@ -55,7 +55,7 @@ pub enum Prompt {
 }
 
 /// One generation: one choice of one request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Job {
     /// Model id (one of [`Backend::models`]).
     pub model: String,
@@ -73,6 +73,9 @@ pub struct Job {
     /// `Some(n)`: report each generated token's log-probability and the `n` most likely
     /// alternatives (`Some(0)`: the chosen token only).
     pub logprobs: Option<usize>,
+    /// `response_format` `json_object` / `json_schema`: the output is constrained to a JSON
+    /// document of this grammar.
+    pub json: Option<std::sync::Arc<allmende_engine::constrain::JsonGrammar>>,
 }
 
 /// A token with its log-probability, as the logprobs fields show it.

@@ -135,6 +135,7 @@ impl Plan {
                     sampling,
                     ignore_eos: params.ignore_eos,
                     logprobs: params.logprobs,
+                    json: params.json.clone(),
                 };
                 // On failure `rx` is dropped on return, which cancels the jobs already queued.
                 st.backend.submit(job, EventSink::new(pi * n + j, tx.clone()))?;

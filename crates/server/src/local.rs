@@ -273,6 +273,7 @@ impl Backend for LocalBackend {
                     };
                     events_sink.send(Event::Delta { text, tokens: 1, logprobs })
                 }
+                JobEvent::Text(text) => events_sink.send(Event::Delta { text, tokens: 0, logprobs: Vec::new() }),
                 JobEvent::Done(s) => {
                     events_sink.send(Event::Done { finish_reason: s.finish_reason, completion_tokens: s.completion_tokens })
                 }
@@ -285,6 +286,7 @@ impl Backend for LocalBackend {
             opts,
             events: Box::new(events),
             cancelled: Some(Box::new(move || cancel_sink.is_cancelled())),
+            json: job.json,
         };
         let Some(sched) = self.schedulers.get(model) else { return Err(BackendError::UnknownModel(job.model)) };
         sched.submit(engine_job).map_err(|e| match e {

@@ -112,7 +112,7 @@ pub enum Endpoint {
 
 /// The generation settings of a request, validated except for what needs the model
 /// (`logit_bias` ids against the vocabulary, the context budget).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct GenParams {
     /// Requested model id.
     pub model: String,
@@ -134,6 +134,8 @@ pub struct GenParams {
     pub logprobs: Option<usize>,
     /// Completions `echo`: the prompt is prepended to the text.
     pub echo: bool,
+    /// `response_format` `json_object` / `json_schema`, compiled.
+    pub json: Option<std::sync::Arc<allmende_engine::constrain::JsonGrammar>>,
 }
 
 /// Parses the fields shared by both endpoints plus the endpoint's own.
@@ -238,29 +240,43 @@ pub fn gen_params(o: &Obj<'_>, endpoint: Endpoint) -> Result<GenParams, ApiError
     if echo && logprobs.is_some() {
         return Err(ApiError::unsupported("echo", "`echo` together with `logprobs` is not supported."));
     }
-    Ok(GenParams { model, max_tokens, n, stream, include_usage, stop, sampling, ignore_eos, logprobs, echo })
+    let json = response_format(o)?;
+    Ok(GenParams { model, max_tokens, n, stream, include_usage, stop, sampling, ignore_eos, logprobs, echo, json })
+}
+
+/// `response_format`: `text` (or absent), `json_object` (any JSON object), or `json_schema`
+/// (`{"json_schema": {"name", "schema", "strict"}}`; the schema compiled to a grammar, an
+/// unsupported or invalid schema is a 400 naming the keyword).
+fn response_format(o: &Obj<'_>) -> Result<Option<std::sync::Arc<allmende_engine::constrain::JsonGrammar>>, ApiError> {
+    use allmende_engine::constrain::JsonGrammar;
+    let Some(rf) = o.get("response_format") else { return Ok(None) };
+    let grammar = match rf.get("type").and_then(Value::as_str) {
+        Some("text") => return Ok(None),
+        Some("json_object") => JsonGrammar::any_object(),
+        Some("json_schema") => {
+            let Some(js) = rf.get("json_schema").filter(|v| v.is_object()) else {
+                return Err(ApiError::invalid_param(
+                    "response_format.json_schema",
+                    "`response_format.json_schema` must be an object with a `schema`.",
+                ));
+            };
+            let schema = js.get("schema").cloned().unwrap_or_else(|| serde_json::json!({}));
+            JsonGrammar::from_schema(&schema).map_err(|e| {
+                ApiError::invalid_param("response_format.json_schema.schema", format!("The JSON schema cannot be used: {e}."))
+            })?
+        }
+        _ => {
+            return Err(ApiError::invalid_param(
+                "response_format",
+                format!("`response_format.type` must be `text`, `json_object` or `json_schema`, got {rf}."),
+            ))
+        }
+    };
+    Ok(Some(std::sync::Arc::new(grammar)))
 }
 
 /// Fields that we recognise but do not implement yet: refused, never silently ignored.
 fn reject_unsupported(o: &Obj<'_>, endpoint: Endpoint) -> Result<(), ApiError> {
-    if let Some(rf) = o.get("response_format") {
-        let kind = rf.get("type").and_then(Value::as_str);
-        match kind {
-            Some("text") => {}
-            Some(k @ ("json_object" | "json_schema")) => {
-                return Err(ApiError::unsupported(
-                    "response_format",
-                    format!("`response_format` of type `{k}` is not supported yet."),
-                ))
-            }
-            _ => {
-                return Err(ApiError::invalid_param(
-                    "response_format",
-                    format!("`response_format.type` must be `text`, `json_object` or `json_schema`, got {rf}."),
-                ))
-            }
-        }
-    }
     for key in ["tools", "functions"] {
         match o.get(key) {
             Some(Value::Array(a)) if a.is_empty() => {}

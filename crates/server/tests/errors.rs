@@ -119,11 +119,6 @@ async fn bad_values_name_their_param() {
 async fn unsupported_features_are_refused_not_ignored() {
     let (srv, _) = fake_server().await;
     for (extra, param) in [
-        (json!({"response_format": {"type": "json_object"}}), "response_format"),
-        (
-            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}),
-            "response_format",
-        ),
         (json!({"tools": [{"type": "function", "function": {"name": "f"}}]}), "tools"),
         (json!({"tool_choice": "required"}), "tool_choice"),
     ] {
@@ -134,6 +129,19 @@ async fn unsupported_features_are_refused_not_ignored() {
     }
     let r = post(srv.addr, CHAT, &chat(json!({"response_format": {"type": "yaml"}}))).await;
     r.assert_error(400, "invalid_request_error", Some("response_format"));
+    // Schemas the constraint engine cannot honour are refused, naming the keyword.
+    for (schema, needle) in [
+        (json!({"type": "string", "pattern": "^a+$"}), "pattern"),
+        (json!({"type": "object", "requried": ["a"]}), "requried"),
+        (json!({"enum": []}), "no JSON document satisfies"),
+    ] {
+        let rf = json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}});
+        let r = post(srv.addr, CHAT, &chat(rf)).await;
+        let msg = r.assert_error(400, "invalid_request_error", Some("response_format.json_schema.schema"));
+        assert!(msg.contains(needle), "{schema}: {msg}");
+    }
+    let r = post(srv.addr, CHAT, &chat(json!({"response_format": {"type": "json_schema"}}))).await;
+    r.assert_error(400, "invalid_request_error", Some("response_format.json_schema"));
     let r = post(srv.addr, "/v1/completions", &json!({"model": "fake-base", "prompt": "x", "suffix": "y"})).await;
     r.assert_error(400, "invalid_request_error", Some("suffix"));
     let r = post(srv.addr, "/v1/completions", &json!({"model": "fake-base", "prompt": "x", "best_of": 3})).await;

@@ -201,3 +201,41 @@ async fn template_refusals_are_400() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[tokio::test]
+async fn response_format_json_schema_gives_a_valid_document() {
+    // A random-weight model left alone writes no JSON; constrained, it must.
+    let srv = real_server().await;
+    let schema = json!({
+        "type": "object",
+        "properties": {"ok": {"type": "boolean"}, "n": {"type": "integer"}, "tag": {"enum": ["red", "blue"]}},
+        "required": ["ok", "n", "tag"],
+        "additionalProperties": false
+    });
+    for (i, rf) in [json!({"type": "json_schema", "json_schema": {"name": "t", "schema": schema, "strict": true}}), json!({"type": "json_object"})]
+        .into_iter()
+        .enumerate()
+    {
+        let mut complete = 0;
+        for seed in 0..3 {
+            let body = json!({"model": "tiny", "messages": [{"role": "user", "content": format!("Give JSON {seed}")}],
+                "temperature": 0.8, "seed": seed, "max_tokens": 60, "response_format": rf});
+            let r = post(srv.addr, "/v1/chat/completions", &body).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            let v = r.json();
+            let content = v["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+            if v["choices"][0]["finish_reason"] == "length" {
+                continue; // cut by max_tokens: a prefix, as OpenAI returns it
+            }
+            let doc: Value = serde_json::from_str(&content).unwrap_or_else(|e| panic!("{e}: {content:?}"));
+            assert!(doc.is_object(), "{content}");
+            complete += 1;
+            if i == 0 {
+                let o = doc.as_object().unwrap();
+                assert_eq!(o.len(), 3, "{content}");
+                assert!(o["ok"].is_boolean() && o["n"].is_i64() && ["red", "blue"].contains(&o["tag"].as_str().unwrap()), "{content}");
+            }
+        }
+        assert!(complete > 0, "format {i}: no document finished within max_tokens");
+    }
+}
