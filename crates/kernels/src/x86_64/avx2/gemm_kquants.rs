@@ -202,6 +202,16 @@ fn q6_k_tile<const C: usize>(x: &BlockQ6Kx8, u: &[__m256i; 64], ys: [&BlockQ8K; 
             }
         }
     }
+    q6_k_finish(x, isum, &ys, acc);
+}
+
+/// The Q6_K epilogue: removes the +32 of the stored quants as 32·Σ_g sc_g·bsum_g, then adds
+/// the reference's term d·dy·Σ (as `dot_q6_k_q8_k`) to each token's sum.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn q6_k_finish<const C: usize>(x: &BlockQ6Kx8, isum: [__m256i; C], ys: &[&BlockQ8K; C], acc: &mut [__m256; C]) {
+    // SAFETY: i8 and u8 have the same layout; the view covers exactly the `sc` array.
+    let sc8: &[u8; 128] = unsafe { &*x.sc.as_ptr().cast::<[u8; 128]>() };
     let mut offs = [_mm256_setzero_si256(); C];
     for q in 0..8 {
         // Lane r: (sc[2q], sc[2q+1]) of row r, sign-extended to i16.

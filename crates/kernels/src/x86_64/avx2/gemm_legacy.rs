@@ -120,6 +120,19 @@ macro_rules! x8_kernel {
 }
 pub(crate) use x8_kernel;
 
+/// The Q8_0-paired epilogue: per token, `acc += f32(isum − offset·Σa) · (d_w·d_a)` (the
+/// reference's term of `dot_q4_0_q8_0` / `dot_q5_0_q8_0` / `dot_q8_0_q8_0`, offset 8, 16, 0).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn finish_q8_0<const C: usize>(d: &[[u8; 2]; 8], isum: [__m256i; C], offset: i32, ys: &[&BlockQ8_0X; C], acc: &mut [__m256; C]) {
+    let dw = load_d8(d);
+    for c in 0..C {
+        let isum = _mm256_sub_epi32(isum[c], _mm256_set1_epi32(offset * ys[c].sum()));
+        let d = _mm256_mul_ps(dw, _mm256_set1_ps(ys[c].d()));
+        acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(_mm256_cvtepi32_ps(isum), d));
+    }
+}
+
 /// No preparation: the tile unpacks in registers (cheap 4-bit formats).
 #[inline(always)]
 pub(crate) fn no_prep<W>(_: &W) {}
@@ -140,12 +153,7 @@ fn q4_0_tile<const C: usize>(x: &BlockQ4_0x8, _: &(), ys: [&BlockQ8_0X; C], acc:
             s16[c] = _mm256_add_epi16(s16[c], _mm256_add_epi16(p0, p1));
         }
     }
-    let dw = load_d8(&x.d);
-    for c in 0..C {
-        let isum = _mm256_sub_epi32(widen(s16[c]), _mm256_set1_epi32(8 * ys[c].sum()));
-        let d = _mm256_mul_ps(dw, _mm256_set1_ps(ys[c].d()));
-        acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(_mm256_cvtepi32_ps(isum), d));
-    }
+    finish_q8_0(&x.d, std::array::from_fn(|c| widen(s16[c])), 8, &ys, acc);
 }
 
 /// Q4_1: nibbles times activations; term (d_w·d_a)·Σ + m_w·s_a as `dot_q4_1_q8_1`.
@@ -205,12 +213,7 @@ fn q5_0_tile<const C: usize>(x: &BlockQ5_0x8, u: &[__m256i; 8], ys: [&BlockQ8_0X
             isum[c] = _mm256_add_epi32(isum[c], widen(s16[c]));
         }
     }
-    let dw = load_d8(&x.d);
-    for c in 0..C {
-        let isum = _mm256_sub_epi32(isum[c], _mm256_set1_epi32(16 * ys[c].sum()));
-        let d = _mm256_mul_ps(dw, _mm256_set1_ps(ys[c].d()));
-        acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(_mm256_cvtepi32_ps(isum), d));
-    }
+    finish_q8_0(&x.d, isum, 16, &ys, acc);
 }
 
 /// Q8_0: |w|·(a·sign w), widened every step; term as Q4_0.
@@ -226,11 +229,7 @@ fn q8_0_tile<const C: usize>(x: &BlockQ8_0x8, _: &(), ys: [&BlockQ8_0X; C], acc:
             s32[c] = _mm256_add_epi32(s32[c], widen(p));
         }
     }
-    let dw = load_d8(&x.d);
-    for c in 0..C {
-        let d = _mm256_mul_ps(dw, _mm256_set1_ps(ys[c].d()));
-        acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(_mm256_cvtepi32_ps(s32[c]), d));
-    }
+    finish_q8_0(&x.d, s32, 0, &ys, acc);
 }
 
 x8_kernel!(

@@ -8,8 +8,8 @@ use std::arch::x86_64::*;
 use crate::gemm::layout::{BlockQ4Kx8, BlockQ5Kx8, BlockQ6Kx8};
 use crate::gemm::GEMM_MAX_TOKENS;
 use crate::quant::BlockQ8K;
-use crate::x86_64::avx2::gemm_kquants::{bsum_pair, k4_finish, k4_mins};
-use crate::x86_64::avx2::gemm_legacy::{bcast4, load_d8, x8_kernel};
+use crate::x86_64::avx2::gemm_kquants::{k4_finish, k4_mins, q6_k_finish};
+use crate::x86_64::avx2::gemm_legacy::{bcast4, x8_kernel};
 use crate::x86_64::avx2::util::load_u8x32;
 
 /// 8 bytes at `b[off..off + 8]` as i32 lanes (zero-extended, or sign-extended if `signed`).
@@ -99,32 +99,16 @@ fn q6_k_tile<const C: usize>(x: &BlockQ6Kx8, u: &[__m256i; 64], ys: [&BlockQ8K; 
     for g in 0..16 {
         let sc = lanes32(sc8, 8 * g, true);
         let mut s32 = [_mm256_setzero_si256(); C];
-        for st in 4 * g..4 * g + 4 {
+        for (st, w) in u.iter().enumerate().skip(4 * g).take(4) {
             for c in 0..C {
-                s32[c] = _mm256_dpbusd_epi32(s32[c], u[st], bcast4(&ys[c].qs, 4 * st));
+                s32[c] = _mm256_dpbusd_epi32(s32[c], *w, bcast4(&ys[c].qs, 4 * st));
             }
         }
         for c in 0..C {
             isum[c] = _mm256_add_epi32(isum[c], _mm256_mullo_epi32(s32[c], sc));
         }
     }
-    let mut offs = [_mm256_setzero_si256(); C];
-    for q in 0..8 {
-        // Lane r: (sc[2q], sc[2q+1]) of row r, sign-extended to i16.
-        let (a, b) = (&sc8[16 * q..16 * q + 8], &sc8[16 * q + 8..16 * q + 16]);
-        let a = _mm_set_epi64x(0, i64::from_le_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]));
-        let b = _mm_set_epi64x(0, i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]));
-        let pairs = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
-        for c in 0..C {
-            offs[c] = _mm256_add_epi32(offs[c], _mm256_madd_epi16(pairs, bsum_pair(ys[c], q)));
-        }
-    }
-    let dw = load_d8(&x.d);
-    for c in 0..C {
-        let isum = _mm256_sub_epi32(isum[c], _mm256_slli_epi32::<5>(offs[c]));
-        let d = _mm256_mul_ps(dw, _mm256_set1_ps(ys[c].d()));
-        acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
-    }
+    q6_k_finish(x, isum, &ys, acc);
 }
 
 x8_kernel!(

@@ -8,7 +8,7 @@ use std::arch::x86_64::*;
 use crate::gemm::act::{BlockQ8_0X, BlockQ8_1X};
 use crate::gemm::layout::{BlockQ4_0x8, BlockQ4_1x8, BlockQ5_0x8, BlockQ8_0x8};
 use crate::gemm::GEMM_MAX_TOKENS;
-use crate::x86_64::avx2::gemm_legacy::{bcast4, load_d8, x8_kernel};
+use crate::x86_64::avx2::gemm_legacy::{bcast4, finish_q8_0, load_d8, x8_kernel};
 use crate::x86_64::avx2::util::{load_i8x32, load_u8x32};
 
 /// `acc + Σ` of the four u8·i8 products in each 32-bit lane.
@@ -36,12 +36,7 @@ fn q4_0_tile<const C: usize>(x: &BlockQ4_0x8, _: &(), ys: [&BlockQ8_0X; C], acc:
             s32[c] = dp(dp(s32[c], lo, bcast4(&ys[c].qs, 4 * g)), hi, bcast4(&ys[c].qs, 16 + 4 * g));
         }
     }
-    let dw = load_d8(&x.d);
-    for c in 0..C {
-        let isum = _mm256_sub_epi32(s32[c], _mm256_set1_epi32(8 * ys[c].sum()));
-        let d = _mm256_mul_ps(dw, _mm256_set1_ps(ys[c].d()));
-        acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(_mm256_cvtepi32_ps(isum), d));
-    }
+    finish_q8_0(&x.d, s32, 8, &ys, acc);
 }
 
 /// Q4_1: nibbles times activations; term (d_w·d_a)·Σ + m_w·s_a.
@@ -86,12 +81,7 @@ fn q5_0_tile<const C: usize>(x: &BlockQ5_0x8, u: &[__m256i; 8], ys: [&BlockQ8_0X
             s32[c] = dp(s32[c], *w, bcast4(&ys[c].qs, off));
         }
     }
-    let dw = load_d8(&x.d);
-    for c in 0..C {
-        let isum = _mm256_sub_epi32(s32[c], _mm256_set1_epi32(16 * ys[c].sum()));
-        let d = _mm256_mul_ps(dw, _mm256_set1_ps(ys[c].d()));
-        acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(_mm256_cvtepi32_ps(isum), d));
-    }
+    finish_q8_0(&x.d, s32, 16, &ys, acc);
 }
 
 /// Q8_0: |w|·(a·sign w); term as Q4_0.
@@ -106,11 +96,7 @@ fn q8_0_tile<const C: usize>(x: &BlockQ8_0x8, _: &(), ys: [&BlockQ8_0X; C], acc:
             s32[c] = dp(s32[c], aw, _mm256_sign_epi8(bcast4(&ys[c].qs, 4 * j), w));
         }
     }
-    let dw = load_d8(&x.d);
-    for c in 0..C {
-        let d = _mm256_mul_ps(dw, _mm256_set1_ps(ys[c].d()));
-        acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(_mm256_cvtepi32_ps(s32[c]), d));
-    }
+    finish_q8_0(&x.d, s32, 0, &ys, acc);
 }
 
 x8_kernel!(
