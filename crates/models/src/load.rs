@@ -6,12 +6,14 @@
 //! renames tensors to canonical GGUF names and takes fused tensors apart. GGUF:
 //! `general.architecture` picks the entry, whose arch file reads the metadata; tensors already
 //! carry canonical names. Weights stay memory-mapped (zero-copy) unless a layout change
-//! (Falcon's grouped QKV) needs a copy.
+//! (Falcon's grouped QKV) needs a copy or they are repacked at load (`weights.rs`), after which
+//! their pages, and the GGUF header's, are released.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use allmende_formats::{FormatError, GgufFile, HfConfig, HfFolder, SafetensorsSet};
+use allmende_tensor::ByteView;
 
 use crate::arch::ignorable_hf_tensor;
 use crate::config::Cfg;
@@ -69,14 +71,17 @@ impl Model {
     /// Loads a GGUF file.
     pub fn load_gguf(path: impl AsRef<Path>, opts: &ModelOptions) -> Result<Model> {
         let file = GgufFile::open(path.as_ref())?;
-        Model::from_gguf(&file, opts)
+        let (spec, tensors) = gguf_spec_and_tensors(&file)?;
+        // The parsed metadata (a large vocabulary is tens of MB of small strings) is freed
+        // before the weights are repacked, so the allocator can reuse it for them.
+        drop(file);
+        Model::from_tensors_kv(spec, &tensors, opts, KvType::F16)
     }
 
     /// Builds a model from an opened GGUF file (its tensors stay mapped). Caches default to
     /// F16, as llama.cpp's.
     pub fn from_gguf(file: &GgufFile, opts: &ModelOptions) -> Result<Model> {
-        let tensors = from_gguf(file)?;
-        let spec = spec_from_gguf_tensors(file, &tensors)?;
+        let (spec, tensors) = gguf_spec_and_tensors(file)?;
         Model::from_tensors_kv(spec, &tensors, opts, KvType::F16)
     }
 
@@ -105,6 +110,18 @@ pub fn spec_from_hf_config(config: &HfConfig) -> Result<DecoderSpec> {
 /// The spec a GGUF file describes (its tensors are read for tied output, biases, vocabulary).
 pub fn spec_from_gguf(file: &GgufFile) -> Result<DecoderSpec> {
     spec_from_gguf_tensors(file, &from_gguf(file)?)
+}
+
+/// Spec and tensors of a GGUF file. The header (metadata, vocabulary, tensor index) is parsed
+/// into owned values by then, so its pages go back to the OS, like those of the matrices that
+/// are repacked at load (`weights.rs`).
+fn gguf_spec_and_tensors(file: &GgufFile) -> Result<(DecoderSpec, TensorMap)> {
+    let tensors = from_gguf(file)?;
+    let spec = spec_from_gguf_tensors(file, &tensors)?;
+    if let Some(header) = ByteView::new(file.storage().clone(), 0..file.data_offset()) {
+        header.release();
+    }
+    Ok((spec, tensors))
 }
 
 fn spec_from_gguf_tensors(file: &GgufFile, tensors: &TensorMap) -> Result<DecoderSpec> {

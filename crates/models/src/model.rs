@@ -184,6 +184,8 @@ impl Model {
 
     fn with_weights(spec: DecoderSpec, weights: Weights, opts: &ModelOptions, kv_type: KvType) -> Model {
         let pool = ThreadPool::new(opts.n_threads);
+        // At load, not on the first prompt: the file pages are then released matrix by matrix.
+        weights.repack(&pool);
         let n_batch = opts.n_batch.max(1);
         let mut ropes: Vec<Rope> = Vec::new();
         let mut layer_rope = Vec::with_capacity(spec.n_layer);

@@ -5,10 +5,17 @@
 //! here, MoE experts come either per expert (`ffn_gate.{e}.weight`) or stacked
 //! (`ffn_gate_exps.weight`), and Gemma's `1 + w` is folded into the norm weights.
 //! Every tensor must be used: a leftover means the spec misses a feature, which is an error.
+//!
+//! Resident memory: norms and biases are converted to f32 and their file pages released at
+//! once; [`Weights::repack`] (at model load) builds the x8 copy of every matrix the forward pass
+//! multiplies by and releases its file pages too (see `allmende_tensor::QMatrix`), so a mapped
+//! model is resident once. An untied token embedding is only ever read row by row and stays
+//! mapped (only the rows looked up become resident); a tied one is served by the output head's
+//! x8 copy.
 
 use std::collections::HashSet;
 
-use allmende_tensor::QMatrix;
+use allmende_tensor::{QMatrix, ThreadPool};
 
 use crate::spec::{BlockLayout, DecoderSpec, FfnKind, NormKind};
 use crate::tensors::{RawTensor, TensorMap};
@@ -96,7 +103,10 @@ impl<'a> Builder<'a> {
         if t.shape.iter().product::<usize>() != n {
             return Err(ModelError::ShapeMismatch { name: name.to_string(), expected: vec![n], got: t.shape.clone() });
         }
-        t.to_f32(name)
+        let v = t.to_f32(name)?;
+        // The f32 copy is what the model keeps; the file pages are not read again.
+        t.data.release();
+        Ok(v)
     }
 
     fn norm_scale(&self, mut w: Vec<f32>) -> Vec<f32> {
@@ -269,6 +279,36 @@ impl<'a> Builder<'a> {
 }
 
 impl Weights {
+    /// Every matrix the forward pass multiplies by: the output head, each layer's projections,
+    /// routers and experts (not an untied token embedding, which is only looked up by row).
+    pub(crate) fn matmul_matrices(&self) -> Vec<&QMatrix> {
+        let mut out = vec![&self.output];
+        for l in &self.layers {
+            out.extend([&l.q.w, &l.k.w, &l.v.w, &l.o.w]);
+            match &l.ffn {
+                FfnW::Dense { gate, up, down } => {
+                    out.extend(gate.as_ref().map(|g| &g.w));
+                    out.extend([&up.w, &down.w]);
+                }
+                FfnW::Moe { router, experts } => {
+                    out.push(router);
+                    for e in experts {
+                        out.extend([&e.gate, &e.up, &e.down]);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Repacks every matrix the forward pass multiplies by into its x8 layout (where its type
+    /// has one), in parallel on `pool`, one matrix after the other so that each one's file
+    /// pages are released before the next is read (peak memory stays near the final one).
+    /// Returns the bytes of the x8 copies.
+    pub(crate) fn repack(&self, pool: &ThreadPool) -> usize {
+        self.matmul_matrices().into_iter().map(|m| m.repack(pool)).sum()
+    }
+
     /// Builds the weights for `spec` from canonical tensors; fails on a missing, misshapen or
     /// unused tensor.
     pub(crate) fn build(spec: &DecoderSpec, tensors: &TensorMap) -> Result<Weights> {

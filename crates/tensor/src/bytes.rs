@@ -1,6 +1,8 @@
 //! Shared, immutable byte storage for weights: a memory-mapped file or an owned buffer, and
 //! cheap views into it. Weights stay where the file put them (zero-copy mmap); a view keeps its
-//! storage alive.
+//! storage alive. [`ByteView::release`] hands a mapped view's pages back to the OS once their
+//! content lives elsewhere (a repacked copy, converted floats), so the file does not count twice
+//! in resident memory; the bytes stay readable.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -79,4 +81,39 @@ impl ByteView {
     pub fn is_mapped(&self) -> bool {
         matches!(*self.storage, Storage::Mapped(_))
     }
+
+    /// Drops the pages of a mapped view from this process's resident memory (`MADV_DONTNEED`
+    /// on the pages that lie wholly inside the view; pages shared with a neighbouring range are
+    /// kept). Nothing changes for readers: the map is read-only and private and is never written,
+    /// so a later read faults the same bytes back in from the file (or the page cache). Owned
+    /// storage is left alone, and so are platforms without `madvise`. Returns the bytes released.
+    pub fn release(&self) -> usize {
+        match &*self.storage {
+            #[cfg(unix)]
+            Storage::Mapped(m) => {
+                let start = self.start.next_multiple_of(PAGE);
+                let end = (self.start + self.len) / PAGE * PAGE;
+                if end <= start {
+                    return 0;
+                }
+                // SAFETY: DONTNEED on a private, read-only file mapping only unmaps the pages: no
+                // byte of it was ever written (the map is created read-only and `Storage` hands
+                // out shared slices only), so the next access reads the identical file bytes
+                // back and every outstanding `&[u8]` keeps seeing the same values. The file
+                // must not change while mapped, which is the existing contract of the readers.
+                match unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) } {
+                    Ok(()) => end - start,
+                    Err(_) => 0,
+                }
+            }
+            _ => 0,
+        }
+    }
 }
+
+/// The smallest page size of the platforms we map files on. Maps start on a page boundary, so
+/// multiples of this inside the map are page starts; on systems with larger pages `madvise`
+/// widens the range to whole pages, which at worst drops a neighbour's page that then faults
+/// back in unchanged.
+#[cfg(unix)]
+const PAGE: usize = 4096;

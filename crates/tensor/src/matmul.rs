@@ -22,15 +22,24 @@ fn claim(items: usize, pool: &ThreadPool) -> usize {
     items.div_ceil(4 * pool.n_threads()).max(1)
 }
 
-/// The x8 copy of `m`, or `None` when its type has no x8 kernels.
+/// Source bytes per repack claim: each claim hands its rows' file pages back to the OS as soon
+/// as they are interleaved, so a mapped matrix is never resident twice, not even while it is
+/// being repacked (Gemma 3's 170 MB embedding would otherwise be, for a moment).
+const REPACK_CLAIM_BYTES: usize = 1 << 20;
+
+/// The x8 copy of `m`, or `None` when its type has no x8 kernels. Releases the file pages of
+/// the rows it has copied as it goes ([`crate::ByteView::release`]; a no-op for owned bytes).
 pub(crate) fn repack(m: &QMatrix, pool: &ThreadPool) -> Option<Vec<u8>> {
     let (ty, rows, cols) = (m.ty(), m.rows(), m.cols());
     let gb = kernels::x8_group_bytes(ty, cols)?;
     let groups = rows.div_ceil(X8_ROWS);
     let mut buf = vec![0u8; groups.checked_mul(gb)?];
     let dst = SyncPtr(buf.as_mut_ptr());
-    pool.for_each_chunk(groups, claim(groups, pool), &|range| {
+    let src_group = X8_ROWS * m.row_bytes();
+    let per_claim = claim(groups, pool).min((REPACK_CLAIM_BYTES / src_group.max(1)).max(1));
+    pool.for_each_chunk(groups, per_claim, &|range| {
         let dst = &dst;
+        let (g0, g1) = (range.start, range.end);
         for g in range {
             let r0 = g * X8_ROWS;
             let n = X8_ROWS.min(rows - r0);
@@ -40,7 +49,13 @@ pub(crate) fn repack(m: &QMatrix, pool: &ThreadPool) -> Option<Vec<u8>> {
             let out = unsafe { std::slice::from_raw_parts_mut(dst.0.add(g * gb), gb) };
             kernels::repack_x8(ty, cols, &src[..n], out);
         }
+        let end = (g1 * X8_ROWS).min(rows) * m.row_bytes();
+        if let Some(done) = m.bytes().slice(g0 * src_group..end) {
+            done.release();
+        }
     });
+    // The pages that straddle two claims.
+    m.bytes().release();
     Some(buf)
 }
 

@@ -1,10 +1,16 @@
 //! A persistent thread pool for data-parallel ops.
 //!
 //! One job at a time: `run(f)` hands `f(thread_index)` to every thread (the caller is thread 0)
-//! and returns when all have finished. Workers spin briefly on an epoch counter before they
-//! sleep, because a decoder issues hundreds of small jobs per token and a condvar wake-up per
-//! job would dominate. The job closure borrows from the caller's stack; that is sound because
-//! `run` does not return before every worker is done with it.
+//! and returns when all have finished. The job closure borrows from the caller's stack; that is
+//! sound because `run` does not return before every worker is done with it.
+//!
+//! Waiting, on both sides (an idle worker for the next job, the caller for the workers to
+//! finish), backs off in three steps ([`Backoff`]): spin for some microseconds, because a
+//! decoder issues hundreds of small jobs per token and a sleep and wake-up per job would
+//! dominate; then `yield` for a while, which on an oversubscribed machine lets a descheduled
+//! pool thread (or anyone else) have this core; then block on a condvar. A job is only
+//! announced with a (syscall) wake-up when a worker actually sleeps, and a worker only wakes
+//! the caller when the caller sleeps.
 //!
 //! `for_each_chunk` is the dynamic variant: items are claimed in chunks from a shared counter by
 //! whichever threads are running, and the caller closes the job once the counter is exhausted,
@@ -14,6 +20,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 type JobRef = &'static (dyn Fn(usize) + Sync);
 
@@ -34,8 +41,16 @@ struct Shared {
     active: AtomicUsize,
     shutdown: AtomicBool,
     job: Mutex<Option<Job>>,
+    /// Guards worker sleep; `wake` announces a new epoch (or shutdown) to sleeping workers.
     sleep_lock: Mutex<()>,
     wake: Condvar,
+    /// Workers blocked on `wake` (or about to), so `publish` can skip the wake-up syscall.
+    sleepers: AtomicUsize,
+    /// Guards the caller's sleep; `done` tells it the counter it waits on reached zero.
+    done_lock: Mutex<()>,
+    done: Condvar,
+    /// The caller is blocked on `done` (or about to).
+    caller_sleeps: AtomicBool,
 }
 
 /// A fixed set of worker threads. `n_threads` counts the calling thread.
@@ -46,7 +61,52 @@ pub struct ThreadPool {
     busy: Mutex<()>,
 }
 
-const SPIN_ROUNDS: u32 = 20_000;
+/// An idle worker spins this long for the next job, then yields until `WORKER_IDLE`, then
+/// sleeps: a decode's jobs come microseconds apart, the serial work between tokens (sampling a
+/// large vocabulary) takes some hundred microseconds.
+const WORKER_SPIN: Duration = Duration::from_micros(100);
+const WORKER_IDLE: Duration = Duration::from_micros(500);
+/// The caller spins this long for the workers to finish a job, then yields until `CALLER_IDLE`,
+/// then sleeps: on a quiet machine the shares end within microseconds of each other, so only a
+/// descheduled worker (a busy machine) or a long share (a prompt) makes the caller sleep.
+const CALLER_SPIN: Duration = Duration::from_micros(50);
+const CALLER_IDLE: Duration = Duration::from_micros(200);
+
+/// Spin, then yield, then give up (the caller of `snooze` then blocks). The clock is read only
+/// once waiting has lasted a few iterations, so a wait that ends at once costs nothing.
+struct Backoff {
+    start: Option<Instant>,
+    n: u32,
+    spin: Duration,
+    total: Duration,
+}
+
+impl Backoff {
+    fn new(spin: Duration, total: Duration) -> Backoff {
+        Backoff { start: None, n: 0, spin, total }
+    }
+
+    /// Waits a little; `false` once the whole budget is spent.
+    fn snooze(&mut self) -> bool {
+        self.n = self.n.wrapping_add(1);
+        if !self.n.is_multiple_of(16) {
+            std::hint::spin_loop();
+            return true;
+        }
+        let start = *self.start.get_or_insert_with(Instant::now);
+        let waited = start.elapsed();
+        if waited < self.spin {
+            std::hint::spin_loop();
+        } else if waited < self.total {
+            std::thread::yield_now();
+            // Yields take long enough to read the clock after every one.
+            self.n = self.n.wrapping_add(15);
+        } else {
+            return false;
+        }
+        true
+    }
+}
 
 impl ThreadPool {
     /// A pool with `n_threads` threads in all (the caller plus `n_threads - 1` workers);
@@ -65,6 +125,10 @@ impl ThreadPool {
             job: Mutex::new(None),
             sleep_lock: Mutex::new(()),
             wake: Condvar::new(),
+            sleepers: AtomicUsize::new(0),
+            done_lock: Mutex::new(()),
+            done: Condvar::new(),
+            caller_sleeps: AtomicBool::new(false),
         });
         let mut workers = Vec::with_capacity(n_threads.saturating_sub(1));
         for index in 1..n_threads {
@@ -101,9 +165,7 @@ impl ThreadPool {
         // signals after its last use of the reference; the slot is cleared before returning.
         unsafe { self.publish(f, true) };
         f(0);
-        while self.shared.pending.load(Ordering::Acquire) != 0 {
-            std::hint::spin_loop();
-        }
+        self.wait_for_zero(&self.shared.pending);
         *self.shared.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
@@ -119,9 +181,33 @@ impl ThreadPool {
         let epoch = self.shared.epoch.load(Ordering::Acquire) + 1;
         *slot = Some(Job { f, epoch, all });
         drop(slot);
-        let _g = self.shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
         self.shared.epoch.store(epoch, Ordering::SeqCst);
-        self.shared.wake.notify_all();
+        // A worker counts itself in `sleepers` before it checks the epoch one last time and
+        // blocks (SeqCst on both sides): if it is not counted here, it will see the new epoch.
+        if self.shared.sleepers.load(Ordering::SeqCst) != 0 {
+            let _g = self.shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.shared.wake.notify_all();
+        }
+    }
+
+    /// Returns once `count` (`pending` or `active`) is zero: spins, yields, then sleeps until
+    /// the worker that brings it to zero wakes this thread (see [`finish`]).
+    fn wait_for_zero(&self, count: &AtomicUsize) {
+        let mut backoff = Backoff::new(CALLER_SPIN, CALLER_IDLE);
+        while count.load(Ordering::Acquire) != 0 {
+            if !backoff.snooze() {
+                let shared = &*self.shared;
+                let mut guard = shared.done_lock.lock().unwrap_or_else(|e| e.into_inner());
+                // Announced before the last check (SeqCst, as in `finish`): a worker that
+                // brings the count to zero after the check sees the flag and wakes us.
+                shared.caller_sleeps.store(true, Ordering::SeqCst);
+                while count.load(Ordering::SeqCst) != 0 {
+                    guard = shared.done.wait(guard).unwrap_or_else(|e| e.into_inner());
+                }
+                shared.caller_sleeps.store(false, Ordering::SeqCst);
+                return;
+            }
+        }
     }
 
     /// Runs `f(range)` over `0..n` cut into ranges of `chunk` items (the last may be shorter),
@@ -152,9 +238,7 @@ impl ThreadPool {
         work(0);
         // Every range is claimed: close the job to workers that have not joined yet.
         *self.shared.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        while self.shared.active.load(Ordering::Acquire) != 0 {
-            std::hint::spin_loop();
-        }
+        self.wait_for_zero(&self.shared.active);
     }
 
     /// Splits `0..n` into one contiguous range per thread (aligned to `align` items) and runs
@@ -184,7 +268,7 @@ fn worker_loop(shared: &Shared, index: usize) {
     // The last epoch noticed, and the epoch of the last job run (a job runs at most once).
     let (mut seen, mut done) = (0u64, 0u64);
     loop {
-        let mut spins = 0;
+        let mut backoff = Backoff::new(WORKER_SPIN, WORKER_IDLE);
         loop {
             if shared.shutdown.load(Ordering::Acquire) {
                 return;
@@ -192,14 +276,18 @@ fn worker_loop(shared: &Shared, index: usize) {
             if shared.epoch.load(Ordering::Acquire) != seen {
                 break;
             }
-            if spins < SPIN_ROUNDS {
-                spins += 1;
-                std::hint::spin_loop();
-            } else {
+            if !backoff.snooze() {
                 let guard = shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
-                if shared.epoch.load(Ordering::Acquire) == seen && !shared.shutdown.load(Ordering::Acquire) {
+                // Counted before the last check (see `publish`), under the lock that `publish`
+                // takes to notify, so the wake-up cannot fall between the check and the wait.
+                shared.sleepers.fetch_add(1, Ordering::SeqCst);
+                if shared.epoch.load(Ordering::SeqCst) == seen && !shared.shutdown.load(Ordering::SeqCst) {
                     drop(shared.wake.wait(guard).unwrap_or_else(|e| e.into_inner()));
+                } else {
+                    drop(guard);
                 }
+                shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+                backoff = Backoff::new(WORKER_SPIN, WORKER_IDLE);
             }
         }
         seen = shared.epoch.load(Ordering::Acquire);
@@ -220,12 +308,18 @@ fn worker_loop(shared: &Shared, index: usize) {
         if let Some(job) = job {
             done = job.epoch;
             (job.f)(index);
-            if job.all {
-                shared.pending.fetch_sub(1, Ordering::AcqRel);
-            } else {
-                shared.active.fetch_sub(1, Ordering::AcqRel);
-            }
+            finish(shared, if job.all { &shared.pending } else { &shared.active });
         }
+    }
+}
+
+/// A worker is done with the current job: counts down `count` and, if that was the last one
+/// and the caller sleeps, wakes it. Nothing of the job is touched after the count-down.
+fn finish(shared: &Shared, count: &AtomicUsize) {
+    if count.fetch_sub(1, Ordering::SeqCst) == 1 && shared.caller_sleeps.load(Ordering::SeqCst) {
+        // Taking the lock orders this after the caller's check-and-wait.
+        let _g = shared.done_lock.lock().unwrap_or_else(|e| e.into_inner());
+        shared.done.notify_all();
     }
 }
 
@@ -285,6 +379,36 @@ mod tests {
                     });
                     assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn sleeping_callers_and_workers_are_woken() {
+        // Slow shares make the caller sleep; idle gaps make the workers sleep; more threads
+        // than cores make everyone yield. Every job must still complete, exactly once each.
+        let pool = ThreadPool::new(6);
+        for round in 0..60 {
+            let hits: Vec<AtomicUsize> = (0..pool.n_threads()).map(|_| AtomicUsize::new(0)).collect();
+            pool.run(&|i| {
+                if i == round % 6 && round % 3 == 0 {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                hits[i].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "round {round}");
+            let seen: Vec<AtomicUsize> = (0..50).map(|_| AtomicUsize::new(0)).collect();
+            pool.for_each_chunk(50, 3, &|r| {
+                if r.start == 0 && round % 4 == 1 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                for i in r {
+                    seen[i].fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            assert!(seen.iter().all(|s| s.load(Ordering::Relaxed) == 1), "round {round}");
+            if round % 5 == 2 {
+                std::thread::sleep(WORKER_IDLE * 3);
             }
         }
     }

@@ -1,16 +1,20 @@
 //! `QMatrix`: a 2-D weight matrix stored row-major in one GGML type (float or block-quantized),
-//! kept exactly as the file stores it (zero-copy when mmapped), and the matrix multiply that
-//! models use: `out[t][r] = dot(w[r], x[t])`.
+//! kept as the file stores it (zero-copy when mmapped), and the matrix multiply that models
+//! use: `out[t][r] = dot(w[r], x[t])`.
 //!
 //! Types with x8 GEMM kernels (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K) are multiplied from a
-//! row-interleaved copy ([`Layout::X8`], built once, on the first `matmul` or by
-//! [`QMatrix::repack`]); the file bytes stay the source of `row`/`dequantize_row`. The x8 path
+//! row-interleaved copy ([`Layout::X8`]) for any number of tokens, decode included. The copy is
+//! built once, by [`QMatrix::repack`] (models call it at load, on their pool) or else on the
+//! first `matmul`; right after, the file pages of the matrix are handed back to the OS
+//! ([`ByteView::release`]), so a mapped model is resident once, not twice. From then on the copy
+//! also serves row lookups (`dequantize_row`, the embedding's get_rows), so the released pages
+//! are not faulted back in; [`QMatrix::row`] still reads the file bytes. The x8 path
 //! (`matmul.rs`) gives every output bit-identical to `vec_dot` of the original row, whatever the
 //! batch size or thread count. Other types use one `vec_dot` per (row, token).
 
 use std::sync::{Arc, OnceLock};
 
-use allmende_kernels::{self as kernels, GgmlType};
+use allmende_kernels::{self as kernels, GgmlType, X8_ROWS};
 
 use crate::{ByteView, ThreadPool};
 
@@ -122,19 +126,55 @@ impl QMatrix {
     pub fn cols(&self) -> usize {
         self.cols
     }
-    /// The raw bytes.
+    /// The raw bytes, in the file layout. After a repack of a mapped matrix, reading them
+    /// faults released pages back in (see the module doc).
     pub fn bytes(&self) -> &ByteView {
         &self.data
     }
 
-    /// The raw bytes of row `r`.
+    /// Bytes of one row in the file layout.
+    pub(crate) fn row_bytes(&self) -> usize {
+        self.row_bytes
+    }
+
+    /// The raw bytes of row `r`, in the file layout (as [`QMatrix::bytes`]).
     pub fn row(&self, r: usize) -> &[u8] {
         &self.data.as_slice()[r * self.row_bytes..(r + 1) * self.row_bytes]
     }
 
-    /// Row `r` as f32 values into `out` (`out.len() == cols`).
+    /// Row `r` as f32 values into `out` (`out.len() == cols`): from the x8 copy when there is
+    /// one (the same values: the copy is an exact permutation of the row's bits), else from the
+    /// file bytes. Does not allocate.
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
-        kernels::dequantize_row(self.ty, self.row(r), out);
+        match self.x8.get() {
+            Some(Some(w8)) => self.dequantize_x8_row(w8, r, out),
+            _ => kernels::dequantize_row(self.ty, self.row(r), out),
+        }
+    }
+
+    /// Row `r` rebuilt from the x8 copy a few blocks at a time (through a stack buffer) and
+    /// dequantized.
+    fn dequantize_x8_row(&self, w8: &[u8], r: usize, out: &mut [f32]) {
+        const BUF: usize = 1024;
+        let ty = self.ty;
+        let bsz = ty.block_size();
+        let (Some(block_bytes), Some(x8_block), Some(gb)) =
+            (ty.row_bytes(bsz), kernels::x8_group_bytes(ty, bsz), kernels::x8_group_bytes(ty, self.cols))
+        else {
+            panic!("dequantize_row: {ty} [{} x {}] has an x8 copy but no x8 layout", self.rows, self.cols);
+        };
+        assert!(r < self.rows, "dequantize_row: row {r} of {}", self.rows);
+        assert_eq!(out.len(), self.cols, "dequantize_row: out has {} values, a row {}", out.len(), self.cols);
+        let group = &w8[r / X8_ROWS * gb..(r / X8_ROWS + 1) * gb];
+        let step = (BUF / block_bytes).max(1);
+        let mut buf = [0u8; BUF];
+        let n_blocks = self.cols / bsz;
+        for b0 in (0..n_blocks).step_by(step) {
+            let nb = step.min(n_blocks - b0);
+            let dst = &mut buf[..nb * block_bytes];
+            kernels::unpack_x8_row(ty, nb * bsz, &group[b0 * x8_block..(b0 + nb) * x8_block], r % X8_ROWS, dst);
+            kernels::dequantize_row(ty, dst, &mut out[b0 * bsz..(b0 + nb) * bsz]);
+        }
     }
 
     /// The whole matrix as f32, row-major.
@@ -156,14 +196,15 @@ impl QMatrix {
         }
     }
 
-    /// Builds the x8 copy now (in parallel on `pool`) instead of on the first `matmul`; a no-op
-    /// for [`Layout::Rows`] matrices and when it already exists. Returns the bytes the copy
-    /// takes (0 when there is none).
+    /// Builds the x8 copy now (in parallel on `pool`) instead of on the first `matmul`, and
+    /// releases the file pages it replaces; a no-op for [`Layout::Rows`] matrices and when the
+    /// copy already exists. Returns the bytes the copy takes (0 when there is none).
     pub fn repack(&self, pool: &ThreadPool) -> usize {
         self.x8(pool).map_or(0, <[u8]>::len)
     }
 
-    /// The x8 copy, built on first use.
+    /// The x8 copy, built on first use; once it exists nothing reads the file rows on the hot
+    /// paths, so `repack` hands their mapped pages back to the OS.
     pub(crate) fn x8(&self, pool: &ThreadPool) -> Option<&[u8]> {
         self.x8.get_or_init(|| crate::matmul::repack(self, pool)).as_deref()
     }

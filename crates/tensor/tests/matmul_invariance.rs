@@ -116,7 +116,7 @@ fn repack_is_shared_by_clones_and_reports_its_size() {
     assert_eq!(c.repack(&pool), 2 * 2 * 144);
     let f = QMatrix::from_f32(3, 4, &[0.5; 12]).unwrap();
     assert_eq!((f.layout(), f.repack(&pool)), (Layout::Rows, 0));
-    // The file bytes stay the source of rows.
+    // Rows now come from the x8 copy, with the same values.
     let mut row = vec![0f32; 64];
     m.dequantize_row(8, &mut row);
     assert_eq!(row, c.to_f32()[8 * 64..]);
