@@ -23,7 +23,7 @@ use crate::quant::BlockQ8K;
 /// (zero-extended when `signed` is false, sign-extended otherwise).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dup16(b: &[u8], off: usize, signed: bool) -> __m256i {
+pub(crate) fn dup16(b: &[u8], off: usize, signed: bool) -> __m256i {
     let s = &b[off..off + 8];
     let v = _mm_set_epi64x(0, i64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]));
     let v = _mm_unpacklo_epi8(v, v);
@@ -45,7 +45,7 @@ pub(crate) fn bsum_pair(y: &BlockQ8K, s: usize) -> __m256i {
 /// Bits 2t and 2t+1 of every byte of `h`, moved to bits 4 and 5.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn bits2_to_16(h: __m256i, t: usize) -> __m256i {
+pub(crate) fn bits2_to_16(h: __m256i, t: usize) -> __m256i {
     let b = _mm256_and_si256(h, _mm256_set1_epi8((3u8 << (2 * t)) as i8));
     match t {
         0 => _mm256_slli_epi16::<4>(b),
@@ -178,6 +178,19 @@ pub(crate) fn q6_k_prep(x: &BlockQ6Kx8) -> [__m256i; 64] {
     u
 }
 
+/// Step `st` (0..64) of a Q6_K x8 block unpacked in registers, as `q6_k_prep` stores it: for
+/// a single token, where unpacking a whole block to the stack first costs more than it saves.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn q6_k_step(x: &BlockQ6Kx8, st: usize) -> __m256i {
+    let (n, t, k) = (st / 32, (st % 32) / 8, st % 8);
+    let half = t % 2;
+    let v = load_u8x32(&x.ql, 32 * (16 * n + 8 * half + k));
+    let h = load_u8x32(&x.qh, 32 * (8 * n + k));
+    let q = if t < 2 { _mm256_and_si256(v, _mm256_set1_epi8(0x0f)) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(v), _mm256_set1_epi8(0x0f)) };
+    _mm256_or_si256(q, bits2_to_16(h, t))
+}
+
 /// Q6_K: per group of 16, 6-bit quants (stored +32) times activations (2 steps per i16 sum),
 /// times the signed scale; the +32 is removed as 32·Σ_g sc_g·bsum_g. Term d·dy·Σ as
 /// `dot_q6_k_q8_k`.
@@ -240,6 +253,38 @@ x8_kernel!(
     gemm_q5_k_x8, BlockQ5Kx8, BlockQ8K, q5_k_prep, q5_k_tile
 );
 x8_kernel!(
-    /// Q6_K x8 weights × Q8_K activations.
-    gemm_q6_k_x8, BlockQ6Kx8, BlockQ8K, q6_k_prep, q6_k_tile
+    /// Q6_K x8 weights × Q8_K activations, 2 or more tokens (a block unpacked once for all).
+    gemm_q6_k_x8_tiles, BlockQ6Kx8, BlockQ8K, q6_k_prep, q6_k_tile
 );
+
+/// Q6_K x8 weights × Q8_K activations: one token (decode) unpacks each step in registers;
+/// more tokens go through [`gemm_q6_k_x8_tiles`]. Same integer sums, same epilogue.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn gemm_q6_k_x8(w: &[BlockQ6Kx8], a: &[&[BlockQ8K]], out: &mut [[f32; 8]]) {
+    if a.len() != 1 {
+        // SAFETY: same contract.
+        return unsafe { gemm_q6_k_x8_tiles(w, a, out) };
+    }
+    assert!(out.len() == 1 && a[0].len() == w.len(), "x8 kernel: one token");
+    let mut acc = [_mm256_setzero_ps(); 1];
+    for (x, y) in w.iter().zip(a[0]) {
+        // SAFETY: i8 and u8 have the same layout; the view covers exactly the `sc` array.
+        let sc8: &[u8; 128] = unsafe { &*x.sc.as_ptr().cast::<[u8; 128]>() };
+        let mut isum = _mm256_setzero_si256();
+        for g in 0..16 {
+            let sc = dup16(sc8, 8 * g, true);
+            for pair in 0..2 {
+                let st = 4 * g + 2 * pair;
+                let p0 = _mm256_maddubs_epi16(q6_k_step(x, st), bcast4(&y.qs, 4 * st));
+                let p1 = _mm256_maddubs_epi16(q6_k_step(x, st + 1), bcast4(&y.qs, 4 * st + 4));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_add_epi16(p0, p1), sc));
+            }
+        }
+        q6_k_finish(x, [isum], &[y], &mut acc);
+    }
+    // SAFETY: `out[0]` is 8 writable f32; storeu needs no alignment.
+    unsafe { _mm256_storeu_ps(out[0].as_mut_ptr(), acc[0]) };
+}

@@ -8,7 +8,7 @@ use std::arch::x86_64::*;
 use crate::gemm::layout::{BlockQ4Kx8, BlockQ5Kx8, BlockQ6Kx8};
 use crate::gemm::GEMM_MAX_TOKENS;
 use crate::quant::BlockQ8K;
-use crate::x86_64::avx2::gemm_kquants::{k4_finish, k4_mins, q6_k_finish};
+use crate::x86_64::avx2::gemm_kquants::{k4_finish, k4_mins, q6_k_finish, q6_k_step};
 use crate::x86_64::avx2::gemm_legacy::{bcast4, x8_kernel};
 use crate::x86_64::avx2::util::load_u8x32;
 
@@ -126,9 +126,39 @@ x8_kernel!(
     gemm_q5_k_x8, BlockQ5Kx8, BlockQ8K, q5_k_prep, q5_k_tile, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 );
 x8_kernel!(
-    /// Q6_K x8 weights × Q8_K activations (VNNI).
+    /// Q6_K x8 weights × Q8_K activations (VNNI), 2 or more tokens.
     ///
     /// # Safety
     /// As [`gemm_q4_k_x8`].
-    gemm_q6_k_x8, BlockQ6Kx8, BlockQ8K, q6_k_prep, q6_k_tile, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
+    gemm_q6_k_x8_tiles, BlockQ6Kx8, BlockQ8K, q6_k_prep, q6_k_tile, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 );
+
+/// Q6_K x8 weights × Q8_K activations (VNNI): one token unpacks each step in registers; more
+/// go through [`gemm_q6_k_x8_tiles`].
+///
+/// # Safety
+/// As [`gemm_q4_k_x8`].
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub(crate) unsafe fn gemm_q6_k_x8(w: &[BlockQ6Kx8], a: &[&[BlockQ8K]], out: &mut [[f32; 8]]) {
+    if a.len() != 1 {
+        // SAFETY: same contract.
+        return unsafe { gemm_q6_k_x8_tiles(w, a, out) };
+    }
+    assert!(out.len() == 1 && a[0].len() == w.len(), "x8 kernel: one token");
+    let mut acc = [_mm256_setzero_ps(); 1];
+    for (x, y) in w.iter().zip(a[0]) {
+        // SAFETY: i8 and u8 have the same layout; the view covers exactly the `sc` array.
+        let sc8: &[u8; 128] = unsafe { &*x.sc.as_ptr().cast::<[u8; 128]>() };
+        let mut isum = _mm256_setzero_si256();
+        for g in 0..16 {
+            let mut s32 = _mm256_setzero_si256();
+            for st in 4 * g..4 * g + 4 {
+                s32 = _mm256_dpbusd_epi32(s32, q6_k_step(x, st), bcast4(&y.qs, 4 * st));
+            }
+            isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(s32, lanes32(sc8, 8 * g, true)));
+        }
+        q6_k_finish(x, [isum], &[y], &mut acc);
+    }
+    // SAFETY: `out[0]` is 8 writable f32; storeu needs no alignment.
+    unsafe { _mm256_storeu_ps(out[0].as_mut_ptr(), acc[0]) };
+}
