@@ -313,7 +313,7 @@ def test_errors(server, client):
         ask(client, max_tokens=1_000_000)
     assert e.value.body["code"] == "context_length_exceeded"
     with pytest.raises(openai.BadRequestError) as e:
-        ask(client, response_format={"type": "json_object"})
+        ask(client, response_format={"type": "yaml"})
     assert e.value.body["param"] == "response_format"
     with pytest.raises(openai.BadRequestError):
         ask(client, messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}])
