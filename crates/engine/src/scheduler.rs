@@ -477,6 +477,8 @@ struct Worker<'d> {
     cached: Vec<Vec<u32>>,
     /// The vocabulary's token bytes, built for the first JSON-constrained job.
     table: Option<TokenTable>,
+    /// The last step's logits, copied out of the model (reused between steps).
+    logits: Vec<f32>,
     slots: Vec<Option<Active<'d>>>,
 }
 
@@ -484,7 +486,7 @@ impl<'d> Worker<'d> {
     fn new(model: Model, detok: &'d dyn DetokFactory, inner: Arc<Inner>) -> Self {
         let n = inner.cfg.n_parallel;
         let caches = (0..n).map(|_| model.new_cache(inner.cfg.n_ctx)).collect();
-        Worker { model, detok, inner, caches, cached: vec![Vec::new(); n], table: None, slots: (0..n).map(|_| None).collect() }
+        Worker { model, detok, inner, caches, cached: vec![Vec::new(); n], table: None, logits: Vec::new(), slots: (0..n).map(|_| None).collect() }
     }
 
     fn run(mut self) {
@@ -629,10 +631,16 @@ impl<'d> Worker<'d> {
                 wants.push((*i, range.clone(), logits == Logits::Last));
                 batch.push(BatchSeq { tokens, cache, logits, decode });
             }
-            self.model.forward_batch(&mut batch).map(|l| l.to_vec())
+            let buf = &mut self.logits;
+            self.model.forward_batch(&mut batch).map(|l| {
+                buf.clear();
+                buf.extend_from_slice(l);
+            })
         };
+        // Taken out while the slots advance (which needs `&mut self`), put back after: the
+        // buffer keeps its capacity, so steps do not allocate logits.
         let logits = match result {
-            Ok(l) => l,
+            Ok(()) => std::mem::take(&mut self.logits),
             Err(e) => {
                 for (i, _, _) in &wants {
                     self.fail(*i, &e.to_string());
@@ -653,6 +661,7 @@ impl<'d> Worker<'d> {
             row += 1;
             self.advance(i, l);
         }
+        self.logits = logits;
     }
 
     /// Samples slot `i`'s next token from `logits` and reports it; frees the slot when done.
