@@ -6,9 +6,11 @@ use clap::{Args, Parser, Subcommand};
 
 /// Run open-weight language models on CPU: chat, complete, inspect and check them.
 ///
-/// MODEL is a catalogue name (see `allmende list`), a `.gguf` file, or a Hugging Face model
-/// folder (config.json + *.safetensors + tokenizer.json). Catalogue models are fetched on first
-/// use into the cache ($ALLMENDE_HOME, else $XDG_CACHE_HOME/allmende, else ~/.cache/allmende).
+/// MODEL is a catalogue name (see `allmende list`), a Hugging Face hub reference
+/// hf:ORG/REPO[@REVISION][:FILE], a `.gguf` file, or a Hugging Face model folder (config.json +
+/// *.safetensors or pytorch_model.bin + tokenizer.json). Catalogue and hub models are fetched on
+/// first use into the cache ($ALLMENDE_HOME, else $XDG_CACHE_HOME/allmende, else
+/// ~/.cache/allmende), verified, and never used from the cache unverified.
 #[derive(Parser, Debug)]
 #[command(
     name = "allmende",
@@ -21,13 +23,23 @@ use clap::{Args, Parser, Subcommand};
     allmende run ./model.gguf                      (interactive chat)
     allmende inspect qwen2.5-coder-0.5b-instruct --json
     allmende perplexity smollm2-135m-instruct wiki.txt --ctx 512
+    allmende pull hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:qwen2.5-0.5b-instruct-q4_k_m.gguf
+    allmende license gemma3-270m --json
+    allmende run gemma3-270m --policy policy.toml --accept-license gemma
 
 ENVIRONMENT:
     ALLMENDE_HOME     cache root (default $XDG_CACHE_HOME/allmende or ~/.cache/allmende)
     ALLMENDE_PIP      pip command used by `pull` (default: pip, then python3 -m pip)
+    ALLMENDE_POLICY   licence policy file for run and serve (also `policy = ...` in the config file)
+    ALLMENDE_CONFIG   config file (default $XDG_CONFIG_HOME/allmende/config.toml)
+    ALLMENDE_OFFLINE  1: use only the cache, as --offline (HF_HUB_OFFLINE=1 too)
+    HF_ENDPOINT       hub base URL (default https://huggingface.co); HF_TOKEN: hub access token
     ALLMENDE_ISA      force a kernel table: scalar, avx2 or avx512vnni (default: the best this CPU runs)"
 )]
 pub struct Cli {
+    /// Use only the cache: never pull a model (also ALLMENDE_OFFLINE=1 or HF_HUB_OFFLINE=1).
+    #[arg(long, global = true)]
+    pub offline: bool,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -40,9 +52,10 @@ pub enum Command {
     ///
     /// Without PROMPT, starts an interactive session (one line per turn, Ctrl-D to quit).
     Run(RunArgs),
-    /// Fetch a catalogue model into the cache and verify its sha256.
+    /// Fetch a model into the cache and verify it: a catalogue name, or a Hugging Face hub
+    /// reference hf:ORG/REPO[@REVISION][:FILE] (every file checked against the hub's sha256).
     Pull {
-        /// Catalogue name, e.g. smollm2-135m-instruct.
+        /// Catalogue name (e.g. smollm2-135m-instruct) or hf:ORG/REPO[@REVISION][:FILE].
         model: String,
     },
     /// List the catalogue and which models are in the cache.
@@ -53,8 +66,20 @@ pub enum Command {
     },
     /// Remove a model from the cache.
     Rm {
-        /// Catalogue name.
+        /// Catalogue name, or hf:ORG/REPO (whole repo), hf:ORG/REPO@REV (one snapshot),
+        /// hf:ORG/REPO@REV:FILE (one file).
         model: String,
+    },
+    /// Show a model's licence, whether it allows commercial use, and what it obliges.
+    ///
+    /// Reads GGUF general.license*, the model card's front matter and LICENSE / NOTICE /
+    /// USE_POLICY files (recognised by their text, not their names). Not legal advice.
+    License {
+        /// Catalogue name, hub reference, .gguf file or HF folder.
+        model: String,
+        /// Print JSON (id, name, source, commercial_use, obligations, evidence, conflicts).
+        #[arg(long)]
+        json: bool,
     },
     /// Show a model's architecture, size, quantization, tokenizer, template and licence.
     Inspect {
@@ -180,6 +205,23 @@ pub struct RunArgs {
     pub json: bool,
     #[command(flatten)]
     pub threads: ThreadArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// The licence policy flags of `run` and `serve`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PolicyArgs {
+    /// Licence policy (TOML, `[licenses] allow = [...]`, `unknown = "deny"|"warn"`), checked
+    /// before any weights load; also ALLMENDE_POLICY or `policy = ...` in the config file.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Accept this licence id although the policy does not allow it (recorded in the audit log).
+    #[arg(long = "accept-license", value_name = "ID")]
+    pub accept_license: Vec<String>,
+    /// Audit log of licence decisions (JSON lines; default $ALLMENDE_HOME/audit.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
 }
 
 /// Options of `allmende bench`.
@@ -250,4 +292,6 @@ pub struct ServeArgs {
     pub cors_origin: Option<String>,
     #[command(flatten)]
     pub threads: ThreadArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }

@@ -8,6 +8,7 @@ use clap::Parser;
 
 fn main() {
     let cli = args::Cli::parse();
+    commands::set_offline(cli.offline);
     if let Err(err) = commands::dispatch(cli.command) {
         eprintln!("error: {err:#}");
         std::process::exit(1);

@@ -14,7 +14,7 @@ fn top_level_help_lists_every_subcommand() {
     for flag in ["--help", "-h"] {
         let r = run(&[flag]).success();
         assert!(
-            r.stdout.contains("Usage: allmende <COMMAND>"),
+            r.stdout.contains("Usage: allmende [OPTIONS] <COMMAND>"),
             "{flag}:\n{}",
             r.stdout
         );
@@ -29,6 +29,7 @@ fn top_level_help_lists_every_subcommand() {
             "perplexity",
             "bench",
             "serve",
+            "license",
             "help",
         ] {
             assert!(
@@ -81,9 +82,12 @@ const SUBCOMMANDS: &[(&str, &[&str])] = &[
             "--verbose-prompt",
             "--json",
             "--threads",
+            "--policy",
+            "--accept-license",
         ],
     ),
-    ("pull", &["<MODEL>"]),
+    ("pull", &["<MODEL>", "hf:ORG/REPO"]),
+    ("license", &["<MODEL>", "--json"]),
     ("list", &["--json"]),
     ("rm", &["<MODEL>"]),
     ("inspect", &["<MODEL>", "--json", "--tensors"]),
@@ -97,7 +101,7 @@ const SUBCOMMANDS: &[(&str, &[&str])] = &[
     ),
     (
         "serve",
-        &["<MODEL>", "--host", "--port", "--api-key", "--api-keys", "--parallel", "--ctx", "--threads"],
+        &["<MODEL>", "--host", "--port", "--api-key", "--api-keys", "--parallel", "--ctx", "--threads", "--policy"],
     ),
 ];
 

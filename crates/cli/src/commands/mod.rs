@@ -2,8 +2,10 @@
 
 mod bench;
 mod inspect;
+mod license;
 mod logits;
 mod perplexity;
+mod policy;
 mod run;
 mod serve;
 mod store;
@@ -27,6 +29,8 @@ pub fn about_path(path: &Path, err: impl Display) -> anyhow::Error {
 
 use crate::args::Command;
 
+pub use store::set_offline;
+
 /// Runs one subcommand.
 pub fn dispatch(command: Command) -> Result<()> {
     match command {
@@ -34,6 +38,7 @@ pub fn dispatch(command: Command) -> Result<()> {
         Command::Pull { model } => store::pull(&model),
         Command::List { json } => store::list(json),
         Command::Rm { model } => store::rm(&model),
+        Command::License { model, json } => license::run(&model, json),
         Command::Inspect { model, json, tensors } => inspect::run(&model, json, tensors),
         Command::Logits { model, ids, all_positions, json: _, threads } => {
             logits::run(&model, &ids, all_positions, &threads)

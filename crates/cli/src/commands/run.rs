@@ -20,7 +20,10 @@ pub fn load(model: &str, opts: &ModelOptions) -> Result<LoadedModel> {
 
 /// `allmende run MODEL [PROMPT] ...`.
 pub fn run(args: &RunArgs) -> Result<()> {
-    let mut lm = load(&args.model, &args.threads.model_options(None))?;
+    let origin = super::store::resolve_origin(&args.model)?;
+    super::policy::enforce(&args.model, &origin, &args.policy)?;
+    let path = origin.path;
+    let mut lm = LoadedModel::load(&path, &args.threads.model_options(None)).map_err(|e| super::about_path(&path, e))?;
     let n_ctx = args.ctx.unwrap_or_else(|| lm.default_n_ctx());
     let sampling = SamplingParams {
         temperature: args.temp,

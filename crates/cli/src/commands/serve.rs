@@ -68,9 +68,16 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     opts.n_batch = allmende_server::serve_n_batch(args.parallel);
     let mut models = Vec::new();
     let mut embedders: Vec<(String, Box<dyn EmbedModel>)> = Vec::new();
+    // Every model passes the licence policy before any weights load.
+    let mut origins = Vec::new();
     for name in &args.models {
+        let origin = super::store::resolve_origin(name)?;
+        super::policy::enforce(name, &origin, &args.policy)?;
+        origins.push(origin);
+    }
+    for (name, origin) in args.models.iter().zip(&origins) {
         let id = model_id(name);
-        let path = super::store::resolve_model(name)?;
+        let path = origin.path.clone();
         eprintln!("loading {id} from {} ...", path.display());
         if path.is_dir() && is_encoder_folder(&path) {
             let e = Embedder::load_with(&path, &opts).map_err(|e| super::about_path(&path, e))?;

@@ -1,45 +1,148 @@
-//! `pull`, `list`, `rm`, and how a MODEL argument becomes a path (a file, a folder, or a
-//! catalogue model pulled on first use).
+//! `pull`, `list`, `rm`, and how a MODEL argument becomes a path: an existing file or folder, a
+//! Hugging Face hub reference `hf:ORG/REPO[@REVISION][:FILE]`, or a catalogue name. Hub and
+//! catalogue models are pulled on first use, unless `--offline` (or `ALLMENDE_OFFLINE=1` /
+//! `HF_HUB_OFFLINE=1`) restricts every command to the cache.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use allmende_hub::{HubClient, HubRef};
 use anyhow::{bail, Context, Result};
 
-/// Resolves MODEL: an existing path is used as is; a catalogue name is pulled on first use.
+/// Set once from the global `--offline` flag.
+static OFFLINE: AtomicBool = AtomicBool::new(false);
+
+/// Restricts model resolution to the cache (the global `--offline` flag).
+pub fn set_offline(offline: bool) {
+    OFFLINE.store(offline, Ordering::Relaxed);
+}
+
+/// Whether the network may not be used: `--offline`, `ALLMENDE_OFFLINE=1` or `HF_HUB_OFFLINE=1`.
+pub fn offline() -> bool {
+    let env_on = |k: &str| std::env::var(k).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"));
+    OFFLINE.load(Ordering::Relaxed) || env_on("ALLMENDE_OFFLINE") || env_on("HF_HUB_OFFLINE")
+}
+
+/// Where a resolved model came from, for licences and the AI-BOM.
+#[derive(Debug, Clone)]
+pub struct ModelOrigin {
+    /// The file or folder to load.
+    pub path: PathBuf,
+    /// `hf:ORG/REPO@COMMIT`, `pypi:PACKAGE` or `file`.
+    pub source: String,
+    /// Hub commit or catalogue pin, when known.
+    pub version: Option<String>,
+    /// The catalogue's licence id for a catalogue model.
+    pub catalogue_licence: Option<&'static str>,
+    /// The hub's base URL of the repo (for references in the BOM).
+    pub url: Option<String>,
+}
+
+fn store_root() -> Result<PathBuf> {
+    allmende_store::cache_dir().context("finding the cache directory")
+}
+
+/// Resolves MODEL to a path; see [`resolve_origin`].
 pub fn resolve_model(model: &str) -> Result<PathBuf> {
+    Ok(resolve_origin(model)?.path)
+}
+
+/// Resolves MODEL: an existing path is used as is; a hub reference is used from a verified
+/// snapshot in the cache, else pulled; a catalogue name likewise.
+pub fn resolve_origin(model: &str) -> Result<ModelOrigin> {
     let path = Path::new(model);
     if path.exists() {
-        return Ok(path.to_path_buf());
+        return Ok(ModelOrigin { path: path.to_path_buf(), source: "file".into(), version: None, catalogue_licence: None, url: None });
+    }
+    if let Some(r) = hub_ref(model)? {
+        let root = store_root()?;
+        let snap = match allmende_hub::resolve_offline(&r, &root) {
+            Ok(snap) => snap,
+            Err(e) if offline() => return Err(anyhow::anyhow!(e).context(format!("{model} (offline: only the cache is used)"))),
+            Err(_) => {
+                eprintln!("pulling {r} ...");
+                HubClient::from_env()?.pull(&r, &root, true).with_context(|| format!("pulling {r}"))?
+            }
+        };
+        let client_endpoint = std::env::var("HF_ENDPOINT").ok().filter(|e| !e.is_empty());
+        let endpoint = client_endpoint.unwrap_or_else(|| "https://huggingface.co".into());
+        return Ok(ModelOrigin {
+            path: snap.model_path(),
+            source: format!("hf:{}@{}", snap.repo, snap.commit),
+            version: Some(snap.commit.clone()),
+            catalogue_licence: None,
+            url: Some(format!("{}/{}", endpoint.trim_end_matches('/'), snap.repo)),
+        });
     }
     match allmende_store::lookup(model) {
         Some(entry) => {
+            let origin = |path: PathBuf| ModelOrigin {
+                path,
+                source: catalogue_source(entry),
+                version: Some(catalogue_version(entry)),
+                catalogue_licence: Some(entry.licence),
+                url: None,
+            };
             if let Some(p) = allmende_store::resolve(entry.name) {
-                return Ok(p);
+                return Ok(origin(p));
+            }
+            if offline() {
+                bail!("{} is not in the cache and --offline forbids pulling it (run `allmende pull {}` first)", entry.name, entry.name);
             }
             eprintln!("pulling {} ({}) ...", entry.name, entry.description);
-            allmende_store::pull(entry.name, true).with_context(|| format!("pulling {}", entry.name))
+            let p = allmende_store::pull(entry.name, true).with_context(|| format!("pulling {}", entry.name))?;
+            Ok(origin(p))
         }
         None => bail!(
-            "`{model}` is neither a file, a folder, nor a catalogue name (see `allmende list`)"
+            "`{model}` is neither a file, a folder, a hub reference (hf:ORG/REPO), nor a catalogue name (see `allmende list`)"
         ),
     }
 }
 
-/// `allmende pull MODEL`.
+/// `pypi:PACKAGE==VERSION[+...]` of a catalogue entry's wheels.
+fn catalogue_source(entry: &allmende_store::CatalogueEntry) -> String {
+    format!("pypi:{}", catalogue_version(entry))
+}
+
+/// The pinned wheels of a catalogue entry, `package==version` joined with `+`.
+fn catalogue_version(entry: &allmende_store::CatalogueEntry) -> String {
+    entry.parts.iter().map(|w| format!("{}=={}", w.package, w.version)).collect::<Vec<_>>().join("+")
+}
+
+/// A hub reference, if MODEL is written as one (`hf:`); a malformed one is an error.
+fn hub_ref(model: &str) -> Result<Option<HubRef>> {
+    if !model.starts_with("hf:") {
+        return Ok(None);
+    }
+    Ok(Some(HubRef::parse(model)?))
+}
+
+/// `allmende pull MODEL`: a catalogue name or a hub reference (always asks the hub for the
+/// revision's current listing, so a moved branch is updated).
 pub fn pull(model: &str) -> Result<()> {
+    if offline() {
+        bail!("`pull` needs the network; --offline forbids it");
+    }
+    if let Some(r) = hub_ref(model)? {
+        let snap = HubClient::from_env()?.pull(&r, &store_root()?, true).with_context(|| format!("pulling {r}"))?;
+        eprintln!("{} @ {}: {} files verified", snap.repo, snap.commit, snap.files.len());
+        println!("{}", snap.model_path().display());
+        return Ok(());
+    }
     let Some(entry) = allmende_store::lookup(model) else {
-        bail!("`{model}` is not in the catalogue (see `allmende list`)");
+        bail!("`{model}` is not in the catalogue (see `allmende list`) nor a hub reference (hf:ORG/REPO[@REVISION][:FILE])");
     };
     let path = allmende_store::pull(entry.name, true).with_context(|| format!("pulling {}", entry.name))?;
     println!("{}", path.display());
     Ok(())
 }
 
-/// `allmende list [--json]`.
+/// `allmende list [--json]`: the catalogue, then the hub repos in the cache.
 pub fn list(json: bool) -> Result<()> {
     let entries = allmende_store::list()?;
+    let hub = allmende_hub::list_cached(&store_root()?)?;
     if json {
-        let rows: Vec<_> = entries
+        let mut rows: Vec<_> = entries
             .iter()
             .map(|e| {
                 let cat = allmende_store::lookup(e.name);
@@ -55,6 +158,19 @@ pub fn list(json: bool) -> Result<()> {
                 })
             })
             .collect();
+        for repo in &hub {
+            for snap in &repo.snapshots {
+                rows.push(serde_json::json!({
+                    "name": format!("hf:{}@{}", repo.repo, snap.commit),
+                    "path": snap.dir,
+                    "size": snap.size,
+                    "present": true,
+                    "verified": snap.complete && snap.intact,
+                    "refs": repo.refs.iter().filter(|(_, c)| *c == snap.commit).map(|(r, _)| r).collect::<Vec<_>>(),
+                    "files": snap.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
+                }));
+            }
+        }
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
@@ -75,13 +191,34 @@ pub fn list(json: bool) -> Result<()> {
             cat.map(|c| c.description).unwrap_or("")
         );
     }
+    for repo in &hub {
+        for snap in &repo.snapshots {
+            let refs: Vec<&str> = repo.refs.iter().filter(|(_, c)| *c == snap.commit).map(|(r, _)| r.as_str()).collect();
+            let state = if !snap.intact { "CORRUPT" } else if snap.complete { "cached" } else { "partial" };
+            let short = &snap.commit[..snap.commit.len().min(12)];
+            println!(
+                "{:<30} {:>6} MB  {:<10} {:<11} {} file(s){}",
+                format!("hf:{}@{short}", repo.repo),
+                snap.size / 1_000_000,
+                state,
+                "-",
+                snap.files.len(),
+                if refs.is_empty() { String::new() } else { format!(", {}", refs.join(", ")) }
+            );
+        }
+    }
     Ok(())
 }
 
-/// `allmende rm MODEL`.
+/// `allmende rm MODEL`: a catalogue name or a hub reference (repo, `@REVISION` or `:FILE`).
 pub fn rm(model: &str) -> Result<()> {
+    if let Some(r) = hub_ref(model)? {
+        let freed = allmende_hub::remove(&r, &store_root()?)?;
+        eprintln!("removed {r} ({} MB freed)", freed / 1_000_000);
+        return Ok(());
+    }
     let Some(entry) = allmende_store::lookup(model) else {
-        bail!("`{model}` is not in the catalogue (see `allmende list`)");
+        bail!("`{model}` is not in the catalogue (see `allmende list`) nor a hub reference");
     };
     if allmende_store::rm(entry.name)? {
         eprintln!("removed {}", entry.name);
