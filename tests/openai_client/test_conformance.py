@@ -150,6 +150,24 @@ def test_models(client):
         client.models.retrieve("gpt-4o")
 
 
+def test_bom_of_the_loaded_models(server):
+    """GET /v1/bom: the CycloneDX AI-BOM of what the server loaded, behind the API key."""
+    assert server.get("/v1/bom", auth=False)[0] == 401
+    status, body = server.get("/v1/bom")
+    assert status == 200
+    bom = json.loads(body)
+    assert bom["bomFormat"] == "CycloneDX" and bom["specVersion"] == "1.6"
+    assert bom["metadata"]["tools"]["components"][0]["name"] == "allmende"
+    models = {c["name"]: c for c in bom["components"]}
+    assert set(models) == {CHAT_MODEL, EMBED_MODEL}
+    for c in models.values():
+        assert c["type"] == "machine-learning-model"
+        files = c.get("components", [])
+        hashes = [h["content"] for f in files for h in f["hashes"]] or [h["content"] for h in c["hashes"]]
+        assert hashes and all(len(h) == 64 for h in hashes)
+    assert models[EMBED_MODEL]["modelCard"]["modelParameters"]["task"] == "feature-extraction"
+
+
 def test_chat_equals_run_temp_0(client, greedy_reference):
     r = ask(client)
     assert r.object == "chat.completion"

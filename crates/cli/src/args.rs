@@ -70,6 +70,20 @@ pub enum Command {
         /// hf:ORG/REPO@REV:FILE (one file).
         model: String,
     },
+    /// Write a CycloneDX 1.6 AI-BOM of the models: one machine-learning-model component each,
+    /// with the SHA-256 of every file, its licence and a model card (architecture, parameters,
+    /// quantization, context length), and allmende as the tool.
+    Bom {
+        /// Catalogue names, hub references, .gguf files or HF folders.
+        #[arg(required = true, value_name = "MODEL")]
+        models: Vec<String>,
+        /// Output format (only CycloneDX JSON for now).
+        #[arg(long, default_value = "cyclonedx-json", value_parser = ["cyclonedx-json"])]
+        format: String,
+        /// Write to FILE instead of stdout.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Show a model's licence, whether it allows commercial use, and what it obliges.
     ///
     /// Reads GGUF general.license*, the model card's front matter and LICENSE / NOTICE /

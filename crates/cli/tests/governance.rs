@@ -180,3 +180,38 @@ fn hub_models_pull_on_first_use_and_work_offline() {
     run_env(home.path(), &off, &["rm", "hf:acme/tiny"]).success();
     run_env(home.path(), &off, &["--offline", "run", "hf:acme/tiny", "--raw", "hi", "-n", "1"]).fails_with(&["acme/tiny"]);
 }
+
+#[test]
+fn bom_lists_each_model_with_file_hashes_licence_and_card() {
+    use sha2::{Digest, Sha256};
+    let home = TempDir::new("bom-home");
+    let dir = TempDir::new("bom-model");
+    let model = gguf_with_card(dir.path(), "apache-2.0");
+    let out = dir.join("bom.json");
+    run_env(home.path(), &[], &["bom", s(&model), s(&tiny_hf()), "-o", s(&out)]).success();
+    let bom: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(bom["bomFormat"], "CycloneDX");
+    assert_eq!(bom["specVersion"], "1.6");
+    assert_eq!(bom["metadata"]["tools"]["components"][0]["name"], "allmende");
+    let comps = bom["components"].as_array().unwrap();
+    assert_eq!(comps.len(), 2);
+    let gguf = &comps[0];
+    assert_eq!(gguf["type"], "machine-learning-model");
+    let want = format!("{:x}", Sha256::digest(std::fs::read(&model).unwrap()));
+    assert_eq!(gguf["hashes"][0]["alg"], "SHA-256");
+    assert_eq!(gguf["hashes"][0]["content"], want.as_str());
+    assert_eq!(gguf["licenses"][0]["license"]["id"], "Apache-2.0");
+    assert_eq!(gguf["modelCard"]["modelParameters"]["architectureFamily"], "llama");
+    let props: Vec<&str> =
+        gguf["modelCard"]["properties"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(props.contains(&"allmende:parameters") && props.contains(&"allmende:quantization"), "{props:?}");
+    // The HF folder: one file component per file, each hashed.
+    let files = comps[1]["components"].as_array().unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"model.safetensors") && names.contains(&"config.json"), "{names:?}");
+    let st = files.iter().find(|f| f["name"] == "model.safetensors").unwrap();
+    let want = format!("{:x}", Sha256::digest(std::fs::read(tiny_hf().join("model.safetensors")).unwrap()));
+    assert_eq!(st["hashes"][0]["content"], want.as_str());
+    // A model that cannot be resolved is an error, not a partial BOM.
+    run_env(home.path(), &[], &["--offline", "bom", s(&model), "no-such-model"]).fails_with(&["no-such-model"]);
+}

@@ -36,6 +36,8 @@ pub struct ServerConfig {
     /// Longest time a client may take to send a request's headers; the connection is closed
     /// after it (against slow-loris connections held open forever).
     pub header_timeout: Duration,
+    /// The AI-BOM (CycloneDX JSON) of the loaded models, served at `GET /v1/bom`; `None`: 404.
+    pub bom: Option<Arc<serde_json::Value>>,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +48,7 @@ impl Default for ServerConfig {
             timeout: Duration::from_secs(600),
             cors_origin: None,
             header_timeout: Duration::from_secs(30),
+            bom: None,
         }
     }
 }
@@ -125,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/embeddings", post(handlers::embeddings))
         .route("/v1/models", get(handlers::models))
         .route("/v1/models/{id}", get(handlers::model))
+        .route("/v1/bom", get(handlers::bom))
         .route("/health", get(handlers::health))
         .route("/metrics", get(handlers::metrics))
         .fallback(fallback)

@@ -265,6 +265,19 @@ pub async fn health(State(st): State<AppState>) -> Response {
     axum::Json(json!({ "status": "ok", "queued": s.queued, "active": s.active })).into_response()
 }
 
+/// `GET /v1/bom`: the CycloneDX AI-BOM of the loaded models, as `allmende bom` writes it.
+pub async fn bom(State(st): State<AppState>) -> Response {
+    match &st.config.bom {
+        Some(doc) => {
+            let mut resp = axum::Json(doc.as_ref()).into_response();
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/vnd.cyclonedx+json; version=1.6"));
+            resp
+        }
+        None => ApiError::no_route("GET", "/v1/bom").into_response(),
+    }
+}
+
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(st): State<AppState>) -> Response {
     let text = st.metrics.render(st.backend.stats(), st.is_shutting_down());

@@ -459,3 +459,24 @@ async fn cors_headers_only_when_configured() {
     .await;
     assert_eq!(r.header("access-control-allow-origin"), None);
 }
+
+#[tokio::test]
+async fn bom_is_served_when_configured_and_behind_the_key() {
+    let (srv, _) = fake_server().await;
+    let r = request(srv.addr, "GET", "/v1/bom", &[], None).await;
+    assert_eq!(r.status, 404);
+
+    let doc = serde_json::json!({"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [{"name": "m"}]});
+    let cfg = allmende_server::ServerConfig {
+        bom: Some(std::sync::Arc::new(doc.clone())),
+        keys: allmende_server::Keys::single("k"),
+        ..Default::default()
+    };
+    let (srv, _) = fake_server_with(cfg).await;
+    let r = request(srv.addr, "GET", "/v1/bom", &[], None).await;
+    assert_eq!(r.status, 401);
+    let r = request(srv.addr, "GET", "/v1/bom", &[("Authorization", "Bearer k")], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/vnd.cyclonedx+json; version=1.6"));
+    assert_eq!(r.json(), doc);
+}

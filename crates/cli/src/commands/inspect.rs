@@ -168,6 +168,7 @@ fn hf_report(dir: &Path, with_tensors: bool) -> Result<Value> {
         "path": dir.display().to_string(),
         "format": "hf-folder",
         "architecture": cfg.architectures().first().copied().or(cfg.model_type()),
+        "model_type": cfg.model_type(),
         "name": dir.file_name().map(|n| n.to_string_lossy().to_string()),
         "parameters": params,
         "file_size": size,

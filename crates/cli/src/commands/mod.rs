@@ -1,6 +1,7 @@
 //! One module per group of subcommands.
 
 mod bench;
+mod bom;
 mod inspect;
 mod license;
 mod logits;
@@ -39,6 +40,7 @@ pub fn dispatch(command: Command) -> Result<()> {
         Command::List { json } => store::list(json),
         Command::Rm { model } => store::rm(&model),
         Command::License { model, json } => license::run(&model, json),
+        Command::Bom { models, format: _, output } => bom::run(&models, output.as_deref()),
         Command::Inspect { model, json, tensors } => inspect::run(&model, json, tensors),
         Command::Logits { model, ids, all_positions, json: _, threads } => {
             logits::run(&model, &ids, all_positions, &threads)

