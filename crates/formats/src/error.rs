@@ -351,6 +351,10 @@ pub enum FormatError {
         message: String,
     },
 
+    /// A pickle or PyTorch checkpoint that the restricted unpickler refuses or cannot read.
+    #[error(transparent)]
+    Pickle(#[from] crate::pickle::PickleError),
+
     /// A model configuration value is missing or has the wrong form.
     #[error("{}{message}", if key.is_empty() { String::new() } else { format!("config `{key}`: ") })]
     InvalidConfig {

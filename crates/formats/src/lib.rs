@@ -3,6 +3,8 @@
 //! - [`gguf`]: GGUF v2/v3 reader ([`GgufFile`], mmapped, zero-copy tensor views) and v3 writer
 //!   ([`GgufWriter`]).
 //! - [`safetensors`]: single and sharded `.safetensors` reader and a small writer.
+//! - [`pickle`]: a pickle opcode walker and auditor that never executes anything, and a
+//!   restricted unpickler for `torch.save` checkpoints (`pytorch_model.bin`).
 //! - [`hf`]: Hugging Face model folders (`config.json`, weights, tokenizer and generation
 //!   configs, chat template, RoPE parameters).
 //!
@@ -16,6 +18,7 @@ pub mod gguf;
 pub mod hf;
 mod json;
 mod mmap;
+pub mod pickle;
 pub mod safetensors;
 
 pub use error::FormatError;

@@ -4,7 +4,8 @@
 //! of `model.safetensors.index.json`, memory-mapped), and the optional tokenizer files,
 //! `generation_config.json` and chat template. Chat-template precedence follows transformers 5:
 //! `chat_template.jinja`, then `chat_template.json`, then `tokenizer_config.json`.
-//! PyTorch pickle weights (`pytorch_model.bin`) are reported as unsupported, never unpickled.
+//! PyTorch weights (`pytorch_model.bin`, sharded or not) are read, when no safetensors weights
+//! are there, by the restricted unpickler of [`crate::pickle`]: nothing in them is executed.
 //! Reference: transformers `modeling_utils.py` (weight file names), `tokenization_utils_base.py`
 //! and `processing_utils.py` (chat template files).
 
@@ -132,7 +133,9 @@ impl HfFolder {
     }
 }
 
-/// `model.safetensors.index.json`, else `model.safetensors`; pickle-only folders are an error.
+/// `model.safetensors.index.json`, else `model.safetensors`; else the PyTorch checkpoint
+/// (`pytorch_model.bin` or the shards of `pytorch_model.bin.index.json`), read through the
+/// restricted unpickler into memory (see [`crate::pickle`]).
 fn open_weights(dir: &Path) -> Result<SafetensorsSet, FormatError> {
     let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
@@ -145,18 +148,14 @@ fn open_weights(dir: &Path) -> Result<SafetensorsSet, FormatError> {
     for name in ["pytorch_model.bin", "pytorch_model.bin.index.json"] {
         let p = dir.join(name);
         if p.is_file() {
-            return Err(FormatError::Unsupported {
-                path: p,
-                message:
-                    "PyTorch pickle weights are not supported yet; convert them to safetensors \
-                          (e.g. transformers `save_pretrained(..., safe_serialization=True)`)"
-                        .into(),
-            });
+            return crate::pickle::open_checkpoint(&p);
         }
     }
     Err(FormatError::MissingFile {
         dir: dir.to_path_buf(),
-        what: "weights (model.safetensors or model.safetensors.index.json)".into(),
+        what: "weights (model.safetensors, model.safetensors.index.json, pytorch_model.bin \
+               or pytorch_model.bin.index.json)"
+            .into(),
     })
 }
 
