@@ -84,6 +84,18 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Check model files for code execution and malformed structure without loading them:
+    /// PyTorch pickles (opcodes walked, never executed), GGUF, safetensors, chat templates.
+    ///
+    /// Exits 1 when anything is flagged at warning level or above.
+    Scan {
+        /// A file or folder (scanned recursively); a catalogue name or hub reference is
+        /// resolved (and pulled) first.
+        path: String,
+        /// Print JSON: {"files": [{"path", "kind", "findings": [{"severity", "code", "message", "offset", "line"}]}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a model's licence, whether it allows commercial use, and what it obliges.
     ///
     /// Reads GGUF general.license*, the model card's front matter and LICENSE / NOTICE /

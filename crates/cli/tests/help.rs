@@ -30,6 +30,8 @@ fn top_level_help_lists_every_subcommand() {
             "bench",
             "serve",
             "license",
+            "bom",
+            "scan",
             "help",
         ] {
             assert!(
@@ -88,6 +90,8 @@ const SUBCOMMANDS: &[(&str, &[&str])] = &[
     ),
     ("pull", &["<MODEL>", "hf:ORG/REPO"]),
     ("license", &["<MODEL>", "--json"]),
+    ("bom", &["<MODEL>", "--format", "--output"]),
+    ("scan", &["<PATH>", "--json"]),
     ("list", &["--json"]),
     ("rm", &["<MODEL>"]),
     ("inspect", &["<MODEL>", "--json", "--tensors"]),

@@ -177,7 +177,7 @@ fn nonexistent_path_and_unknown_name() {
         s(&p),
         &[
             "does-not-exist.gguf",
-            "neither a file, a folder, nor a catalogue name",
+            "is neither a file, a folder, a hub reference (hf:ORG/REPO), nor a catalogue name",
         ],
     );
     all_fail(

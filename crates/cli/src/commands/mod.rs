@@ -8,6 +8,7 @@ mod logits;
 mod perplexity;
 mod policy;
 mod run;
+mod scan;
 mod serve;
 mod store;
 
@@ -40,6 +41,7 @@ pub fn dispatch(command: Command) -> Result<()> {
         Command::List { json } => store::list(json),
         Command::Rm { model } => store::rm(&model),
         Command::License { model, json } => license::run(&model, json),
+        Command::Scan { path, json } => scan::run(&path, json),
         Command::Bom { models, format: _, output } => bom::run(&models, output.as_deref()),
         Command::Inspect { model, json, tensors } => inspect::run(&model, json, tensors),
         Command::Logits { model, ids, all_positions, json: _, threads } => {
