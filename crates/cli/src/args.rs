@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand};
 /// Run open-weight language models on CPU: chat, complete, inspect and check them.
 ///
 /// MODEL is a catalogue name (see `allmende list`), a Hugging Face hub reference
-/// hf:ORG/REPO[@REVISION][:FILE], a `.gguf` file, or a Hugging Face model folder (config.json +
-/// *.safetensors or pytorch_model.bin + tokenizer.json). Catalogue and hub models are fetched on
+/// hf:ORG/REPO[@REVISION][:FILE], the name of a local import (`allmende import`), a `.gguf` file,
+/// or a Hugging Face model folder (config.json + *.safetensors or pytorch_model.bin +
+/// tokenizer.json). Catalogue and hub models are fetched on
 /// first use into the cache ($ALLMENDE_HOME, else $XDG_CACHE_HOME/allmende, else
 /// ~/.cache/allmende), verified, and never used from the cache unverified.
 #[derive(Parser, Debug)]
@@ -24,6 +25,7 @@ use clap::{Args, Parser, Subcommand};
     allmende inspect qwen2.5-coder-0.5b-instruct --json
     allmende perplexity smollm2-135m-instruct wiki.txt --ctx 512
     allmende pull hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:qwen2.5-0.5b-instruct-q4_k_m.gguf
+    allmende import ./my-finetune --name finetune && allmende run finetune \"Hi\"
     allmende license gemma3-270m --json
     allmende run gemma3-270m --policy policy.toml --accept-license gemma
 
@@ -58,16 +60,50 @@ pub enum Command {
         /// Catalogue name (e.g. smollm2-135m-instruct) or hf:ORG/REPO[@REVISION][:FILE].
         model: String,
     },
-    /// List the catalogue and which models are in the cache.
+    /// Import a local model (a .gguf file or a Hugging Face folder) into the store under a name
+    /// that every command then accepts: `allmende run NAME`, `inspect NAME`, `serve NAME`, ...
+    ///
+    /// The files are copied into $ALLMENDE_HOME/local/NAME/ (or hard-linked with --link) and
+    /// hashed (SHA-256) on the way; a manifest records each file's size, time and hash. Every
+    /// later use checks the copy against it (a stat per file, a re-hash of a file that moved) and
+    /// refuses a copy that changed since the import. Hidden files are skipped; symbolic links
+    /// leaving the folder and special files (FIFOs, sockets, devices) are refused. `list` shows
+    /// imports, `rm NAME` deletes the store's copy (never the original).
+    #[command(after_long_help = "EXAMPLES:
+    allmende import ./Llama-3.2-1B-Instruct-Q4_K_M.gguf        (name: llama-3.2-1b-instruct-q4_k_m)
+    allmende import ~/models/my-finetune --name finetune-v2
+    allmende import /data/big.gguf --name big --link           (no copy on the same filesystem)
+    allmende run finetune-v2 \"Hello\"")]
+    Import {
+        /// A .gguf file, or a Hugging Face model folder (config.json + weights + tokenizer).
+        path: PathBuf,
+        /// Name to import under: letters, digits, `.`, `_`, `-` (lowercased); default: the
+        /// file's stem or the folder's name. Catalogue names and aliases are taken.
+        #[arg(long)]
+        name: Option<String>,
+        /// Hard-link the files instead of copying them when the store is on the same filesystem
+        /// (copies otherwise). Editing the original then edits the import, which is refused from
+        /// then on.
+        #[arg(long)]
+        link: bool,
+        /// Replace an existing import of the same name (the old one stays until the new copy is
+        /// complete).
+        #[arg(long)]
+        force: bool,
+        /// Print JSON: {"name", "path", "source", "files": [{"path", "size", "sha256"}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the catalogue, the hub snapshots and the local imports in the cache.
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// Remove a model from the cache.
+    /// Remove a model from the cache (for a local import: the store's copy, not the original).
     Rm {
-        /// Catalogue name, or hf:ORG/REPO (whole repo), hf:ORG/REPO@REV (one snapshot),
-        /// hf:ORG/REPO@REV:FILE (one file).
+        /// Catalogue name, local import name, or hf:ORG/REPO (whole repo), hf:ORG/REPO@REV (one
+        /// snapshot), hf:ORG/REPO@REV:FILE (one file).
         model: String,
     },
     /// Write a CycloneDX 1.6 AI-BOM of the models: one machine-learning-model component each,

