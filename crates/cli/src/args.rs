@@ -336,6 +336,11 @@ pub struct ServeArgs {
     /// has a KV cache of --ctx positions.
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
+    /// Prompt tokens per model whose keys and values are kept for reuse by later requests
+    /// that start the same way (a shared system prompt), in blocks of 32 (default: one
+    /// context's worth; 0 turns the shared cache off).
+    #[arg(long, value_name = "TOKENS")]
+    pub prefix_cache: Option<usize>,
     /// Generation jobs (one per choice) that may wait for the model; more get 429.
     #[arg(long, default_value_t = 64)]
     pub queue: usize,

@@ -22,6 +22,7 @@ pub mod error;
 pub mod generate;
 pub mod loaded;
 pub mod perplexity;
+pub mod prefix_cache;
 pub mod sampler;
 pub mod scheduler;
 pub mod stop;

@@ -36,6 +36,7 @@ use allmende_models::{BatchSeq, KvCache, Logits, Model};
 
 use crate::constrain::{pick_token, Choice, JsonGrammar, JsonState, TokenTable};
 use crate::generate::{Detokenizer, FinishReason, GenerateOptions, StepLogprobs};
+use crate::prefix_cache::PrefixCache;
 use crate::sampler::Sampler;
 use crate::stop::{StopEvent, StopMatcher};
 use crate::EngineError;
@@ -79,11 +80,17 @@ pub struct SchedulerConfig {
     /// results to be identical to them. The model's own `n_batch` must hold this plus
     /// `n_parallel` decode tokens.
     pub prefill_chunk: usize,
+    /// Prompt tokens whose keys and values are kept for reuse by later requests with the same
+    /// prefix, in any slot ([`crate::prefix_cache`]); 0 disables the shared cache (a free
+    /// slot's own cache is still reused).
+    pub prefix_cache_tokens: usize,
+    /// Tokens per block of the shared prefix cache.
+    pub prefix_block: usize,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        SchedulerConfig { n_parallel: 4, n_ctx: 4096, queue: 64, prefill_chunk: 512 }
+        SchedulerConfig { n_parallel: 4, n_ctx: 4096, queue: 64, prefill_chunk: 512, prefix_cache_tokens: 4096, prefix_block: 32 }
     }
 }
 
@@ -185,6 +192,10 @@ pub struct SchedulerStats {
     pub steps: u64,
     /// Prompt tokens whose KV came from an earlier job's cache instead of a forward pass.
     pub prefix_reused: u64,
+    /// Of those, tokens copied from the shared prefix cache (the rest were in the slot).
+    pub prefix_shared: u64,
+    /// Tokens held by the shared prefix cache.
+    pub prefix_cached: usize,
 }
 
 struct Shared {
@@ -466,6 +477,8 @@ struct Active<'d> {
     /// The token to feed next once the prompt is in.
     next: Option<u32>,
     generated: usize,
+    /// Blocks of the prompt offered to the shared prefix cache so far.
+    published: usize,
 }
 
 struct Worker<'d> {
@@ -480,13 +493,26 @@ struct Worker<'d> {
     /// The last step's logits, copied out of the model (reused between steps).
     logits: Vec<f32>,
     slots: Vec<Option<Active<'d>>>,
+    /// Prompt blocks shared across slots and requests.
+    prefix: PrefixCache,
 }
 
 impl<'d> Worker<'d> {
     fn new(model: Model, detok: &'d dyn DetokFactory, inner: Arc<Inner>) -> Self {
         let n = inner.cfg.n_parallel;
         let caches = (0..n).map(|_| model.new_cache(inner.cfg.n_ctx)).collect();
-        Worker { model, detok, inner, caches, cached: vec![Vec::new(); n], table: None, logits: Vec::new(), slots: (0..n).map(|_| None).collect() }
+        let prefix = PrefixCache::new(inner.cfg.prefix_block, inner.cfg.prefix_cache_tokens);
+        Worker {
+            model,
+            detok,
+            inner,
+            caches,
+            cached: vec![Vec::new(); n],
+            table: None,
+            logits: Vec::new(),
+            slots: (0..n).map(|_| None).collect(),
+            prefix,
+        }
     }
 
     fn run(mut self) {
@@ -509,8 +535,19 @@ impl<'d> Worker<'d> {
                             let _ = (job.events)(JobEvent::Done(summary));
                             continue;
                         }
-                        let (i, reuse) = self.pick_slot(&job.prompt);
+                        let (i, mut reuse) = self.pick_slot(&job.prompt);
                         self.caches[i].truncate(reuse);
+                        // The shared cache may hold more of the prompt than the slot (at least
+                        // the last prompt token is left to run, for its logits).
+                        if job.prompt.len() > 1 {
+                            let keys = self.prefix.lookup(&job.prompt[..job.prompt.len() - 1]);
+                            let shared = keys.len() * self.prefix.block();
+                            if shared > reuse {
+                                self.prefix.restore(&keys, reuse / self.prefix.block(), &mut self.caches[i]);
+                                s.stats.prefix_shared += (shared - reuse) as u64;
+                                reuse = shared;
+                            }
+                        }
                         // A one-token prompt runs as a decode step: its keys and values are not
                         // a prompt's, so they are never offered for reuse.
                         self.cached[i].clear();
@@ -531,7 +568,16 @@ impl<'d> Worker<'d> {
                         match state {
                             Ok(state) => {
                                 self.slots[i] =
-                                    Some(Active { job, submitted, first_token: None, state, prefilled: reuse, next: None, generated: 0 });
+                                    Some(Active {
+                                        job,
+                                        submitted,
+                                        first_token: None,
+                                        state,
+                                        prefilled: reuse,
+                                        next: None,
+                                        generated: 0,
+                                        published: 0,
+                                    });
                             }
                             Err(e) => {
                                 let mut job = job;
@@ -556,6 +602,7 @@ impl<'d> Worker<'d> {
             s.stats.steps += 1;
             s.stats.active = self.slots.iter().filter(|a| a.is_some()).count();
             s.stats.kv_used = self.caches.iter().map(KvCache::len).sum();
+            s.stats.prefix_cached = self.prefix.tokens();
         }
     }
 
@@ -653,6 +700,11 @@ impl<'d> Worker<'d> {
         for (i, range, has_logits) in wants {
             if let (Some(r), Some(a)) = (&range, self.slots[i].as_mut()) {
                 a.prefilled = r.end;
+                // Offer the prompt's completed blocks to later requests (one-token prompts
+                // take the decode path and have no prompt blocks).
+                if a.job.prompt.len() > 1 {
+                    a.published = self.prefix.publish(&a.job.prompt, &self.caches[i], a.published);
+                }
             }
             if !has_logits {
                 continue;

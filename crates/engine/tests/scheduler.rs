@@ -124,7 +124,7 @@ fn jobs_among_others_match_generate_alone() {
                 .collect();
             for n_parallel in [3, 8] {
                 let model = load(file, CHUNK + n_parallel);
-                let cfg = SchedulerConfig { n_parallel, n_ctx: N_CTX, queue: 16, prefill_chunk: CHUNK };
+                let cfg = SchedulerConfig { n_parallel, n_ctx: N_CTX, queue: 16, prefill_chunk: CHUNK, ..SchedulerConfig::default() };
                 let sched = Scheduler::start(model, Arc::new(SpellFactory), cfg).unwrap();
                 let (tx, rx) = mpsc::channel();
                 for i in 0..8u32 {
@@ -146,7 +146,7 @@ fn jobs_among_others_match_generate_alone() {
 fn refuses_what_cannot_fit_and_cancels_on_request() {
     let model = load("tiny-llama-gqa-q8_0.gguf", CHUNK + 1);
     let nv = model.n_vocab();
-    let cfg = SchedulerConfig { n_parallel: 1, n_ctx: 32, queue: 1, prefill_chunk: CHUNK };
+    let cfg = SchedulerConfig { n_parallel: 1, n_ctx: 32, queue: 1, prefill_chunk: CHUNK, ..SchedulerConfig::default() };
     let sched = Scheduler::start(model, Arc::new(SpellFactory), cfg).unwrap();
     let long = GenerateOptions { max_tokens: Some(30), ..GenerateOptions::default() };
     assert_eq!(
@@ -205,7 +205,7 @@ fn refuses_what_cannot_fit_and_cancels_on_request() {
 fn the_queue_is_bounded() {
     let model = load("tiny-llama-gqa-q8_0.gguf", CHUNK + 1);
     let nv = model.n_vocab();
-    let cfg = SchedulerConfig { n_parallel: 1, n_ctx: 64, queue: 2, prefill_chunk: CHUNK };
+    let cfg = SchedulerConfig { n_parallel: 1, n_ctx: 64, queue: 2, prefill_chunk: CHUNK, ..SchedulerConfig::default() };
     let sched = Scheduler::start(model, Arc::new(SpellFactory), cfg).unwrap();
     // Hold the worker inside the first job's callback until the queue has been probed.
     let (gate_tx, gate_rx) = mpsc::channel::<()>();
@@ -254,7 +254,7 @@ fn a_shared_prefix_is_reused_and_changes_nothing() {
         })
         .collect();
     let model = load("tiny-llama-gqa-q8_0.gguf", CHUNK + 2);
-    let cfg = SchedulerConfig { n_parallel: 2, n_ctx: N_CTX, queue: 8, prefill_chunk: CHUNK };
+    let cfg = SchedulerConfig { n_parallel: 2, n_ctx: N_CTX, queue: 8, prefill_chunk: CHUNK, ..SchedulerConfig::default() };
     let sched = Scheduler::start(model, Arc::new(SpellFactory), cfg).unwrap();
     let (tx, rx) = mpsc::channel();
     // One after the other, so that every job after the first finds the system prompt cached.
@@ -273,7 +273,7 @@ fn a_shared_prefix_is_reused_and_changes_nothing() {
 fn a_job_whose_client_left_never_starts() {
     let model = load("tiny-llama-gqa-q8_0.gguf", CHUNK + 1);
     let nv = model.n_vocab();
-    let cfg = SchedulerConfig { n_parallel: 1, n_ctx: 64, queue: 4, prefill_chunk: CHUNK };
+    let cfg = SchedulerConfig { n_parallel: 1, n_ctx: 64, queue: 4, prefill_chunk: CHUNK, ..SchedulerConfig::default() };
     let sched = Scheduler::start(model, Arc::new(SpellFactory), cfg).unwrap();
     let (tx, rx) = mpsc::channel();
     let mut j = job(prompt(1, 5, nv), GenerateOptions { max_tokens: Some(4), ..GenerateOptions::default() }, tx, 0);
@@ -285,4 +285,80 @@ fn a_job_whose_client_left_never_starts() {
     }
     sched.join();
     assert_eq!(sched.stats().steps, 0, "no forward pass ran");
+}
+
+#[test]
+fn the_shared_prefix_cache_serves_other_slots_bit_for_bit() {
+    let mut alone_model = load("tiny-llama-gqa-q8_0.gguf", CHUNK);
+    let nv = alone_model.n_vocab();
+    let system = prompt(42, 19, nv);
+    let a = [system.clone(), prompt(1, 3, nv)].concat();
+    let b = [system.clone(), prompt(2, 4, nv)].concat();
+    let d = prompt(99, 9, nv);
+    let mut alone = |p: &[u32], i: u32| -> Outcome {
+        let cache = alone_model.new_cache(N_CTX);
+        let mut m = Alone { model: &mut alone_model, cache };
+        let r = generate(&mut m, &mut Spell, p, &opts(i, false), |_| ControlFlow::Continue(())).unwrap();
+        (r.ids, r.text, r.finish_reason)
+    };
+    let want = [alone(&a, 0), alone(&d, 1), alone(&b, 2)];
+    let model = load("tiny-llama-gqa-q8_0.gguf", CHUNK + 2);
+    let cfg = SchedulerConfig {
+        n_parallel: 2,
+        n_ctx: N_CTX,
+        queue: 8,
+        prefill_chunk: CHUNK,
+        prefix_cache_tokens: 64,
+        prefix_block: 4,
+    };
+    let sched = Scheduler::start(model, Arc::new(SpellFactory), cfg).unwrap();
+    let (tx, rx) = mpsc::channel();
+    // A computes the system prompt and offers its blocks.
+    sched.submit(job(a, opts(0, false), tx.clone(), 0)).unwrap();
+    assert_eq!(collect(&rx, 1)[0], want[0]);
+    assert_eq!(sched.stats().prefix_cached, 20, "A's 22 prompt tokens make 5 whole blocks");
+    // D takes the slot that holds A's prompt (or finishes first and keeps it), so B's prefix
+    // can only come from the shared cache: 4 whole blocks of the system prompt (16 of its 19
+    // tokens; the 5th block differs).
+    sched.submit(job(d, opts(1, false), tx.clone(), 0)).unwrap();
+    sched.submit(job(b, opts(2, false), tx.clone(), 1)).unwrap();
+    let got = collect(&rx, 2);
+    assert_eq!(got[0], want[1], "D");
+    assert_eq!(got[1], want[2], "B, with its prefix copied from the shared cache");
+    sched.join();
+    let stats = sched.stats();
+    assert_eq!((stats.prefix_shared, stats.prefix_reused), (16, 16), "{stats:?}");
+}
+
+#[test]
+fn the_shared_prefix_cache_keeps_prompt_heads_within_its_budget() {
+    let model = load("tiny-llama-gqa-q8_0.gguf", CHUNK + 2);
+    let nv = model.n_vocab();
+    // Room for 2 blocks of 4 tokens.
+    let cfg = SchedulerConfig { n_parallel: 1, n_ctx: N_CTX, queue: 8, prefill_chunk: CHUNK, prefix_cache_tokens: 8, prefix_block: 4 };
+    let sched = Scheduler::start(model, Arc::new(SpellFactory), cfg).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let one = GenerateOptions { max_tokens: Some(1), ..GenerateOptions::default() };
+    let run = |p: Vec<u32>| {
+        sched.submit(job(p, one.clone(), tx.clone(), 0)).unwrap();
+        collect(&rx, 1);
+        sched.stats()
+    };
+    let system = prompt(42, 19, nv);
+    // A 22-token prompt has 5 blocks; the budget keeps its first 2.
+    let s = run([system.clone(), prompt(1, 3, nv)].concat());
+    assert_eq!((s.prefix_cached, s.prefix_shared), (8, 0));
+    // A one-block prompt on the one slot evicts the least recently used block, the deepest of
+    // A's; the slot's own cache no longer holds the system prompt, the shared cache gives its
+    // first block.
+    let s = run(prompt(7, 5, nv));
+    assert_eq!(s.prefix_cached, 8);
+    let s = run([system.clone(), prompt(2, 3, nv)].concat());
+    assert_eq!(s.prefix_shared, 4, "{s:?}");
+    // Other prompts push the system prompt's blocks out; it is then computed again.
+    run(prompt(8, 12, nv));
+    run(prompt(9, 5, nv));
+    let s2 = run([system, prompt(3, 3, nv)].concat());
+    assert_eq!(s2.prefix_shared, 4, "evicted, so nothing more was copied: {s2:?}");
+    sched.join();
 }

@@ -137,6 +137,82 @@ impl KvCache {
         self.len = len;
     }
 
+    /// Bytes that [`KvCache::copy_out`] writes for `n` positions.
+    pub fn span_bytes(&self, n: usize) -> usize {
+        2 * self.n_layer * self.n_head_kv * self.head_dim * n * self.kv_type().size()
+    }
+
+    /// Appends the keys and values of positions `pos0..pos0 + n` (all layers and heads) to
+    /// `out`, in an order private to this type that [`KvCache::copy_in`] reads back: a
+    /// shared-prefix cache keeps such spans and copies them into another sequence's cache
+    /// instead of recomputing them. Panics if the span is not filled.
+    pub fn copy_out(&self, pos0: usize, n: usize, out: &mut Vec<u8>) {
+        assert!(pos0 + n <= self.len, "copy_out of positions {pos0}..{} beyond the {} filled", pos0 + n, self.len);
+        let (hd, n_ctx) = (self.head_dim, self.n_ctx);
+        out.reserve(self.span_bytes(n));
+        for layer in 0..self.n_layer {
+            let base = layer * self.layer_size();
+            for h in 0..self.n_head_kv {
+                let krow = base + (h * n_ctx + pos0) * hd;
+                let vcols = (0..hd).map(|d| base + (h * hd + d) * n_ctx + pos0);
+                match &self.store {
+                    Store::F32 { k, v } => {
+                        out.extend(k[krow..krow + n * hd].iter().flat_map(|x| x.to_le_bytes()));
+                        for c in vcols {
+                            out.extend(v[c..c + n].iter().flat_map(|x| x.to_le_bytes()));
+                        }
+                    }
+                    Store::F16 { k, v } => {
+                        out.extend_from_slice(&k[2 * krow..2 * (krow + n * hd)]);
+                        for c in vcols {
+                            out.extend_from_slice(&v[2 * c..2 * (c + n)]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes a span produced by [`KvCache::copy_out`] of a cache of the same model and type
+    /// at positions `pos0..pos0 + n`, and makes the cache `pos0 + n` long (positions from
+    /// `pos0` on are replaced). Bit-identical to having computed those positions here.
+    pub fn copy_in(&mut self, pos0: usize, n: usize, span: &[u8]) {
+        assert!(pos0 <= self.len && pos0 + n <= self.n_ctx, "copy_in at {pos0}..{} into {} of {}", pos0 + n, self.len, self.n_ctx);
+        assert_eq!(span.len(), self.span_bytes(n), "span size");
+        let (hd, n_ctx, es, ls) = (self.head_dim, self.n_ctx, self.kv_type().size(), self.layer_size());
+        let mut rest = span;
+        let mut take = |len: usize| {
+            let (a, b) = rest.split_at(len);
+            rest = b;
+            a
+        };
+        let f32s = |dst: &mut [f32], src: &[u8]| {
+            for (d, b) in dst.iter_mut().zip(src.chunks_exact(4)) {
+                *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        };
+        for layer in 0..self.n_layer {
+            let base = layer * ls;
+            for h in 0..self.n_head_kv {
+                let krow = base + (h * n_ctx + pos0) * hd;
+                let ks = take(es * n * hd);
+                match &mut self.store {
+                    Store::F32 { k, .. } => f32s(&mut k[krow..krow + n * hd], ks),
+                    Store::F16 { k, .. } => k[2 * krow..2 * (krow + n * hd)].copy_from_slice(ks),
+                }
+                for d in 0..hd {
+                    let c = base + (h * hd + d) * n_ctx + pos0;
+                    let vs = take(es * n);
+                    match &mut self.store {
+                        Store::F32 { v, .. } => f32s(&mut v[c..c + n], vs),
+                        Store::F16 { v, .. } => v[2 * c..2 * (c + n)].copy_from_slice(vs),
+                    }
+                }
+            }
+        }
+        self.len = pos0 + n;
+    }
+
     /// Values of one layer (per K or V).
     fn layer_size(&self) -> usize {
         self.n_head_kv * self.n_ctx * self.head_dim
@@ -254,6 +330,41 @@ mod tests {
             if ty == KvType::F16 {
                 assert_ne!(kk[5], k[1], "f16 storage rounds");
             }
+        }
+    }
+
+    #[test]
+    fn spans_copy_out_and_in_bit_for_bit() {
+        let s = spec();
+        for ty in [KvType::F32, KvType::F16] {
+            let mut a = KvCache::with_type(&s, 6, ty);
+            for layer in 0..2 {
+                let k: Vec<f32> = (0..20).map(|i| (i * (layer + 3)) as f32 * 0.173 - 1.0).collect();
+                let v: Vec<f32> = (0..20).map(|i| (i as f32 * 0.31 + layer as f32).sin()).collect();
+                a.store(layer, 0, 5, &k, &v);
+            }
+            a.set_len(5);
+            let mut span = Vec::new();
+            a.copy_out(1, 3, &mut span);
+            assert_eq!(span.len(), a.span_bytes(3));
+            // Into an empty cache at the same positions: those positions equal a's.
+            let mut b = KvCache::with_type(&s, 6, ty);
+            let mut head = Vec::new();
+            a.copy_out(0, 1, &mut head);
+            b.copy_in(0, 1, &head);
+            b.copy_in(1, 3, &span);
+            assert_eq!(b.len(), 4);
+            let mut again = Vec::new();
+            b.copy_out(0, 4, &mut again);
+            let mut want = Vec::new();
+            a.copy_out(0, 4, &mut want);
+            assert_eq!(again, want);
+            // Position 4 was never written in b: a different cache shows it.
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            a.copy_out(4, 1, &mut x);
+            b.set_len(5);
+            b.copy_out(4, 1, &mut y);
+            assert_ne!(x, y);
         }
     }
 }

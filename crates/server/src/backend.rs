@@ -172,6 +172,10 @@ pub struct Stats {
     pub kv_used: usize,
     /// KV-cache positions available in total.
     pub kv_capacity: usize,
+    /// Prompt tokens held by the shared prefix cache.
+    pub prefix_cached: usize,
+    /// Prompt tokens taken from a cache (a slot's own or the shared one) instead of computed.
+    pub prefix_reused: u64,
 }
 
 /// Why the backend refused or failed a call; the HTTP layer maps each to a status.

@@ -97,11 +97,13 @@ pub struct LocalOptions {
     pub queue: usize,
     /// Sequences generated at once per model (one forward pass for all of them).
     pub parallel: usize,
+    /// Prompt tokens per model kept in the shared prefix cache; `None`: one context's worth.
+    pub prefix_cache: Option<usize>,
 }
 
 impl Default for LocalOptions {
     fn default() -> Self {
-        LocalOptions { n_ctx: None, queue: 64, parallel: 4 }
+        LocalOptions { n_ctx: None, queue: 64, parallel: 4, prefix_cache: None }
     }
 }
 
@@ -165,6 +167,8 @@ impl LocalBackend {
                 n_ctx,
                 queue: opts.queue.max(1),
                 prefill_chunk: PREFILL_CHUNK.min(model.n_batch().saturating_sub(opts.parallel.max(1)).max(1)),
+                prefix_cache_tokens: opts.prefix_cache.unwrap_or(n_ctx),
+                ..SchedulerConfig::default()
             };
             let sched = Scheduler::start(model, tokenizer.clone(), cfg).map_err(|source| LocalError::Scheduler { id, source })?;
             schedulers.push(sched);
@@ -318,6 +322,8 @@ impl Backend for LocalBackend {
             out.active += st.active;
             out.kv_used += st.kv_used;
             out.kv_capacity += st.kv_capacity;
+            out.prefix_cached += st.prefix_cached;
+            out.prefix_reused += st.prefix_reused;
         }
         out
     }

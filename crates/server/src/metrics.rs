@@ -183,6 +183,7 @@ impl Metrics {
             ("allmende_kv_cache_used_tokens", "KV-cache positions in use.", stats.kv_used as f64),
             ("allmende_kv_cache_capacity_tokens", "KV-cache positions in total.", stats.kv_capacity as f64),
             ("allmende_kv_cache_usage_ratio", "KV-cache positions in use / in total.", kv_ratio),
+            ("allmende_prefix_cache_tokens", "Prompt tokens held by the shared prefix cache.", stats.prefix_cached as f64),
             (
                 "allmende_shutting_down",
                 "1 while the server drains before exiting.",
@@ -192,6 +193,12 @@ impl Metrics {
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
+        let name = "allmende_prefix_reused_tokens_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Prompt tokens taken from a KV cache instead of computed.\n# TYPE {name} counter\n{name} {}",
+            stats.prefix_reused
+        );
         out
     }
 }
@@ -233,7 +240,7 @@ mod tests {
     #[test]
     fn gauges_come_from_stats() {
         let m = Metrics::default();
-        let s = Stats { queued: 3, active: 1, kv_used: 256, kv_capacity: 1024 };
+        let s = Stats { queued: 3, active: 1, kv_used: 256, kv_capacity: 1024, ..Stats::default() };
         let text = m.render(s, true);
         assert!(text.contains("allmende_queue_depth 3\n"));
         assert!(text.contains("allmende_active_sequences 1\n"));

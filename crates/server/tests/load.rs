@@ -40,7 +40,7 @@ fn load(parallel: usize) -> LoadedModel {
 }
 
 async fn server(parallel: usize, queue: usize) -> TestServer {
-    let opts = LocalOptions { n_ctx: Some(N_CTX), queue, parallel };
+    let opts = LocalOptions { n_ctx: Some(N_CTX), queue, parallel, prefix_cache: None };
     let backend = LocalBackend::new(vec![("tiny".into(), load(parallel))], Vec::new(), opts).unwrap();
     TestServer::start(Arc::new(backend), ServerConfig::default()).await
 }

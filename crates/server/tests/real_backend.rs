@@ -31,7 +31,7 @@ fn load() -> LoadedModel {
 
 async fn real_server() -> TestServer {
     let backend =
-        LocalBackend::new(vec![("tiny".into(), load())], Vec::new(), LocalOptions { n_ctx: Some(N_CTX), queue: 8, parallel: 2 })
+        LocalBackend::new(vec![("tiny".into(), load())], Vec::new(), LocalOptions { n_ctx: Some(N_CTX), queue: 8, parallel: 2, prefix_cache: None })
             .unwrap();
     TestServer::start(Arc::new(backend), ServerConfig::default()).await
 }

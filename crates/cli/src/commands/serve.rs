@@ -90,7 +90,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let backend = LocalBackend::new(
         models,
         embedders,
-        LocalOptions { n_ctx: args.ctx, queue: args.queue, parallel: args.parallel },
+        LocalOptions { n_ctx: args.ctx, queue: args.queue, parallel: args.parallel, prefix_cache: args.prefix_cache },
     )?;
     let summary: Vec<String> =
         allmende_server::Backend::models(&backend).iter().map(|m| format!("{} (ctx {})", m.id, m.n_ctx)).collect();

@@ -220,7 +220,7 @@ impl Backend for FakeBackend {
     }
 
     fn stats(&self) -> Stats {
-        Stats { queued: 0, active: self.state.active.load(Ordering::SeqCst), kv_used: 10, kv_capacity: 64 }
+        Stats { queued: 0, active: self.state.active.load(Ordering::SeqCst), kv_used: 10, kv_capacity: 64, ..Stats::default() }
     }
 
     fn shutdown(&self) {
