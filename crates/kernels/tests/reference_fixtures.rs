@@ -79,6 +79,19 @@ fn quantize_matches_gguf_py_bytes_on_every_isa() {
             let want = fixture(&format!("{name}.blocks")).unwrap();
             let mut got = vec![0u8; want.len()];
             k.quantize_row(ty, &src, &mut got);
+            if matches!(name, "q8_0" | "q8_1") {
+                // The tables' Q8_0/Q8_1 quantize activations as llama.cpp's x86 backend does
+                // (multiplier 127/amax, ties to even), not as `_ref`: they must agree with the
+                // scalar table; the `_ref` quantizers (for weights) must give gguf-py's bytes.
+                let mut scalar = vec![0u8; want.len()];
+                Kernels::for_isa("scalar").unwrap().quantize_row(ty, &src, &mut scalar);
+                assert_eq!(got, scalar, "{} {ty}: differs from the scalar table", k.name);
+                if name == "q8_0" {
+                    allmende_kernels::quant::q8_0::quantize_row_q8_0(&src, allmende_kernels::as_blocks_mut(&mut got));
+                } else {
+                    allmende_kernels::quant::q8_1::quantize_row_q8_1(&src, allmende_kernels::as_blocks_mut(&mut got));
+                }
+            }
             if got != want {
                 let bs = ty.type_size();
                 let blk = got.chunks(bs).zip(want.chunks(bs)).position(|(a, b)| a != b).unwrap();

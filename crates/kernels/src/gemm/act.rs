@@ -125,12 +125,12 @@ pub(crate) fn widen_rows<B: Block, W>(x: &[f32], y: &mut [W], mut q: impl FnMut(
     }
 }
 
-/// Scalar Q8_0X quantizer (the Q8_0 reference, widened).
+/// Scalar Q8_0X quantizer (the Q8_0 activation quantizer, widened).
 pub(crate) fn quantize_row_q8_0x(x: &[f32], y: &mut [BlockQ8_0X]) {
-    widen_rows(x, y, crate::quant::q8_0::quantize_row_q8_0, BlockQ8_0X::from_q8_0)
+    widen_rows(x, y, crate::quant::q8_0::quantize_row_q8_0_act, BlockQ8_0X::from_q8_0)
 }
 
-/// Scalar Q8_1X quantizer (the Q8_1 reference, widened).
+/// Scalar Q8_1X quantizer (the Q8_1 activation quantizer, widened).
 pub(crate) fn quantize_row_q8_1x(x: &[f32], y: &mut [BlockQ8_1X]) {
-    widen_rows(x, y, crate::quant::q8_1::quantize_row_q8_1, BlockQ8_1X::from_q8_1)
+    widen_rows(x, y, crate::quant::q8_1::quantize_row_q8_1_act, BlockQ8_1X::from_q8_1)
 }

@@ -52,6 +52,23 @@ pub fn quantize_row_q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
     }
 }
 
+/// Quantize activations `x` into `y` as llama.cpp's x86 backend does (`quantize_row_q8_0` in
+/// `ggml-cpu/arch/x86/quants.c`, the vec-dot type conversion of its matmuls): d = amax/127 as
+/// the reference, but the multiplier is 127/amax (not 1/d) and the rounding half to even. The
+/// quants differ from [`quantize_row_q8_0`]'s wherever `x·id` falls near a half, which in real
+/// activations is common enough to move results measurably; matching llama.cpp needs these.
+pub fn quantize_row_q8_0_act(x: &[f32], y: &mut [BlockQ8_0]) {
+    assert_eq!(x.len(), y.len() * QK8_0);
+    for (b, x) in y.iter_mut().zip(x.chunks_exact(QK8_0)) {
+        let amax = abs_max(x);
+        b.d = f32_to_f16(amax / 127.0);
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        for (q, &v) in b.qs.iter_mut().zip(x) {
+            *q = (v * id).round_ties_even() as i8;
+        }
+    }
+}
+
 /// Σ w·a over Q8_0 weights and Q8_0 activations.
 pub fn dot_q8_0_q8_0(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
     assert_eq!(w.len(), a.len());

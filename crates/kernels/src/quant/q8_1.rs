@@ -36,6 +36,25 @@ pub fn dequantize_row_q8_1(x: &[BlockQ8_1], y: &mut [f32]) {
     }
 }
 
+/// Quantize activations `x` into `y` as llama.cpp's x86 backend does (`quantize_row_q8_1` in
+/// `ggml-cpu/arch/x86/quants.c`): multiplier 127/amax, rounding half to even (see
+/// `q8_0::quantize_row_q8_0_act`); `s` as the reference.
+pub fn quantize_row_q8_1_act(x: &[f32], y: &mut [BlockQ8_1]) {
+    assert_eq!(x.len(), y.len() * QK8_1);
+    for (b, x) in y.iter_mut().zip(x.chunks_exact(QK8_1)) {
+        let amax = super::q8_0::abs_max(x);
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        b.d = f32_to_f16(d);
+        let mut sum = 0i32;
+        for (q, &v) in b.qs.iter_mut().zip(x) {
+            *q = (v * id).round_ties_even() as i8;
+            sum += i32::from(*q);
+        }
+        b.s = f32_to_f16(sum as f32 * d);
+    }
+}
+
 /// Quantize `x` into `y` (`x.len() == 32 * y.len()`), bit-identical to `quantize_row_q8_1_ref`.
 pub fn quantize_row_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
     assert_eq!(x.len(), y.len() * QK8_1);

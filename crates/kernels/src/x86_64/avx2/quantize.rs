@@ -1,10 +1,9 @@
-//! AVX2 activation quantizers Q8_0, Q8_1 and Q8_K, bit-identical to the scalar `_ref` versions:
-//! the same IEEE operations per element (abs-max, one division for d and 1/d, one multiply per
-//! element), with ggml's rounding rebuilt exactly: roundf (half away from zero) for Q8_0/Q8_1 and
-//! round-half-to-even (`nearest_int`) for Q8_K.
-//!
-//! Note: llama.cpp's own AVX2 `quantize_row_q8_0`/`q8_1` round half to even and use
-//! id = 127/amax, so they can differ from `_ref` (and from these) in rare last-bit cases.
+//! AVX2 activation quantizers Q8_0, Q8_1 and Q8_K, bit-identical to the scalar activation
+//! quantizers: the same IEEE operations per element. Q8_0/Q8_1 follow llama.cpp's x86
+//! `quantize_row_q8_0`/`q8_1` (d = amax/127, multiplier 127/amax, round half to even), which its
+//! matmuls use for activations, rather than the `_ref` versions (multiplier 1/d, roundf): the
+//! two differ often enough in real activations to move a 4-bit model's log-probs measurably.
+//! Q8_K is `quantize_row_q8_K_ref` (round half to even via `nearest_int`), as llama.cpp uses.
 
 use std::arch::x86_64::*;
 
@@ -27,19 +26,6 @@ fn abs_max_32(x: &[f32], off: usize) -> f32 {
     _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)))
 }
 
-/// C `roundf` on 8 lanes: truncate, then step away from zero when the dropped part is ≥ 0.5
-/// (x − trunc(x) is exact, so this is exact for every float).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn round_half_away(v: __m256) -> __m256 {
-    let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
-    let sign = _mm256_set1_ps(-0.0);
-    let frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
-    let step = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1.0));
-    let up = _mm256_cmp_ps::<_CMP_GE_OQ>(frac, _mm256_set1_ps(0.5));
-    _mm256_add_ps(t, _mm256_and_ps(up, step))
-}
-
 /// Four vectors of 8 integral floats in −128..=127 to 32 signed bytes in element order.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -51,19 +37,23 @@ fn pack_i8(v: [__m256; 4]) -> __m256i {
     _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
 }
 
-/// Quantize 32 floats at `x[off..]` with `id` (roundf) into `qs`; returns the quants as bytes.
+/// Quantize 32 floats at `x[off..]` with `id` (rounding half to even) into `qs`; returns the
+/// quants as bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q8_32(x: &[f32], off: usize, id: f32, qs: &mut [i8; 32]) -> __m256i {
     let vid = _mm256_set1_ps(id);
-    let v = [0, 1, 2, 3].map(|r| round_half_away(_mm256_mul_ps(load_f32x8(x, off + 8 * r), vid)));
+    let v = [0, 1, 2, 3].map(|r| {
+        _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(load_f32x8(x, off + 8 * r), vid))
+    });
     let q = pack_i8(v);
     // SAFETY: `qs` is 32 writable bytes; storeu needs no alignment.
     unsafe { _mm256_storeu_si256(qs.as_mut_ptr().cast(), q) };
     q
 }
 
-/// Quantize `x` into Q8_0 blocks, bit-identical to `quantize_row_q8_0_ref`.
+/// Quantize `x` into Q8_0 blocks, bit-identical to `q8_0::quantize_row_q8_0_act` (llama.cpp's
+/// x86 `quantize_row_q8_0`).
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
@@ -71,14 +61,15 @@ fn q8_32(x: &[f32], off: usize, id: f32, qs: &mut [i8; 32]) -> __m256i {
 pub(crate) unsafe fn quantize_row_q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
     assert_eq!(x.len(), 32 * y.len());
     for (i, b) in y.iter_mut().enumerate() {
-        let d = abs_max_32(x, 32 * i) / 127.0;
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        b.d = f32_to_f16(d);
+        let amax = abs_max_32(x, 32 * i);
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        b.d = f32_to_f16(amax / 127.0);
         q8_32(x, 32 * i, id, &mut b.qs);
     }
 }
 
-/// Quantize `x` into Q8_1 blocks, bit-identical to `quantize_row_q8_1_ref`.
+/// Quantize `x` into Q8_1 blocks, bit-identical to `q8_1::quantize_row_q8_1_act` (llama.cpp's
+/// x86 `quantize_row_q8_1`).
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
@@ -86,8 +77,9 @@ pub(crate) unsafe fn quantize_row_q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
 pub(crate) unsafe fn quantize_row_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
     assert_eq!(x.len(), 32 * y.len());
     for (i, b) in y.iter_mut().enumerate() {
-        let d = abs_max_32(x, 32 * i) / 127.0;
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        let amax = abs_max_32(x, 32 * i);
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
         b.d = f32_to_f16(d);
         let q = q8_32(x, 32 * i, id, &mut b.qs);
         // Σ of the 32 signed bytes: |q|·sign via maddubs with ones, then pairwise i32 sums.
