@@ -22,16 +22,19 @@ use allmende_engine::{GenerateOptions, LoadedModel, SamplingParams};
 use allmende_models::{Logits, ModelOptions};
 use serde_json::Value;
 
-/// How far apart two correct implementations of these 4-bit models can be, measured: rounding
-/// only our KV cache to f16 (as llama.cpp's goldens were made) moves our top-5 log-probs by 0.086
-/// on average and up to 0.59, because every matmul re-quantizes its input to 8 bits and a tiny
-/// change flips some of those roundings. Greedy tokens therefore agree only where llama.cpp's
-/// top-1 margin is clearly above that noise. (Issue #2 asks for 0.1; most prompts hold at 0.1,
-/// a few flip at margins between 0.1 and 0.25. The test prints where both bounds fall.)
+/// How far apart two correct implementations of these 4-bit models can be, measured: ulp-level
+/// changes (the order of a sum, an exp approximation) move our top-5 log-probs by 0.05–0.10 on
+/// average, because every matmul re-quantizes its input to 8 bits and a tiny change flips some
+/// of those roundings; llama.cpp's own AVX-512 build leaves these goldens (made by its AVX2
+/// build) on 7 of the 15 prompts, at margins up to 0.09. Greedy tokens therefore agree only
+/// where llama.cpp's top-1 margin is clearly above that noise. Issue #2 asks for 0.1: 13 of 15
+/// prompts hold at 0.1 (activations quantized exactly as llama.cpp's x86 path does); two flip at
+/// margins 0.139 (Qwen, "Open-source…", step 9) and 0.197 (Gemma, "The three primary…", step 9).
+/// The test prints where both bounds fall for every prompt.
 const NEAR_TIE: f64 = 0.25;
 
 /// Mean |Δ log-prob| allowed over llama.cpp's top-5 tokens along its greedy continuations
-/// (measured 0.054 Qwen2.5, 0.088 SmolLM2, 0.110 Gemma 3).
+/// (measured 0.054 Qwen2.5, 0.091 SmolLM2, 0.111 Gemma 3).
 const MEAN_LOGPROB_DRIFT: f64 = 0.15;
 
 /// The models use every core; running two tests at once would only make both slow.
