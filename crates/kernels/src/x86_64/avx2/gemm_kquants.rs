@@ -273,16 +273,21 @@ pub(crate) unsafe fn gemm_q6_k_x8(w: &[BlockQ6Kx8], a: &[&[BlockQ8K]], out: &mut
     for (x, y) in w.iter().zip(a[0]) {
         // SAFETY: i8 and u8 have the same layout; the view covers exactly the `sc` array.
         let sc8: &[u8; 128] = unsafe { &*x.sc.as_ptr().cast::<[u8; 128]>() };
-        let mut isum = _mm256_setzero_si256();
-        for g in 0..16 {
-            let sc = dup16(sc8, 8 * g, true);
+        // Four groups at a time with their own accumulators, so that their chains overlap
+        // (as the VNNI kernel); integer sums, so the grouping changes no bit.
+        let mut isum = [_mm256_setzero_si256(); 4];
+        for g4 in 0..4 {
             for pair in 0..2 {
-                let st = 4 * g + 2 * pair;
-                let p0 = _mm256_maddubs_epi16(q6_k_step(x, st), bcast4(&y.qs, 4 * st));
-                let p1 = _mm256_maddubs_epi16(q6_k_step(x, st + 1), bcast4(&y.qs, 4 * st + 4));
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_add_epi16(p0, p1), sc));
+                for (i, acc) in isum.iter_mut().enumerate() {
+                    let g = 4 * g4 + i;
+                    let st = 4 * g + 2 * pair;
+                    let p0 = _mm256_maddubs_epi16(q6_k_step(x, st), bcast4(&y.qs, 4 * st));
+                    let p1 = _mm256_maddubs_epi16(q6_k_step(x, st + 1), bcast4(&y.qs, 4 * st + 4));
+                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(_mm256_add_epi16(p0, p1), dup16(sc8, 8 * g, true)));
+                }
             }
         }
+        let isum = _mm256_add_epi32(_mm256_add_epi32(isum[0], isum[1]), _mm256_add_epi32(isum[2], isum[3]));
         q6_k_finish(x, [isum], &[y], &mut acc);
     }
     // SAFETY: `out[0]` is 8 writable f32; storeu needs no alignment.

@@ -149,13 +149,21 @@ pub(crate) unsafe fn gemm_q6_k_x8(w: &[BlockQ6Kx8], a: &[&[BlockQ8K]], out: &mut
     for (x, y) in w.iter().zip(a[0]) {
         // SAFETY: i8 and u8 have the same layout; the view covers exactly the `sc` array.
         let sc8: &[u8; 128] = unsafe { &*x.sc.as_ptr().cast::<[u8; 128]>() };
+        // Four groups at a time, each with its own accumulator: the dpbusd chains of a group
+        // are short, and interleaving four keeps the multiply-add units busy instead of
+        // waiting on one chain's latency.
         let mut isum = _mm256_setzero_si256();
-        for g in 0..16 {
-            let mut s32 = _mm256_setzero_si256();
-            for st in 4 * g..4 * g + 4 {
-                s32 = _mm256_dpbusd_epi32(s32, q6_k_step(x, st), bcast4(&y.qs, 4 * st));
+        for g4 in 0..4 {
+            let mut s32 = [_mm256_setzero_si256(); 4];
+            for j in 0..4 {
+                for (i, acc) in s32.iter_mut().enumerate() {
+                    let st = 16 * g4 + 4 * i + j;
+                    *acc = _mm256_dpbusd_epi32(*acc, q6_k_step(x, st), bcast4(&y.qs, 4 * st));
+                }
             }
-            isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(s32, lanes32(sc8, 8 * g, true)));
+            for (i, acc) in s32.iter().enumerate() {
+                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(*acc, lanes32(sc8, 8 * (4 * g4 + i), true)));
+            }
         }
         q6_k_finish(x, [isum], &[y], &mut acc);
     }
