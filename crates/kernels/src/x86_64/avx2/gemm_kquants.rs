@@ -14,7 +14,7 @@
 use std::arch::x86_64::*;
 
 use super::gemm_legacy::{bcast4, bit_to_16, load_d8, no_prep, x8_kernel};
-use super::util::load_u8x32;
+use super::util::{load_u8x32, prefetch_ahead};
 use crate::gemm::layout::{BlockQ4Kx8, BlockQ5Kx8, BlockQ6Kx8};
 use crate::gemm::GEMM_MAX_TOKENS;
 use crate::quant::BlockQ8K;
@@ -178,19 +178,6 @@ pub(crate) fn q6_k_prep(x: &BlockQ6Kx8) -> [__m256i; 64] {
     u
 }
 
-/// Step `st` (0..64) of a Q6_K x8 block unpacked in registers, as `q6_k_prep` stores it: for
-/// a single token, where unpacking a whole block to the stack first costs more than it saves.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) fn q6_k_step(x: &BlockQ6Kx8, st: usize) -> __m256i {
-    let (n, t, k) = (st / 32, (st % 32) / 8, st % 8);
-    let half = t % 2;
-    let v = load_u8x32(&x.ql, 32 * (16 * n + 8 * half + k));
-    let h = load_u8x32(&x.qh, 32 * (8 * n + k));
-    let q = if t < 2 { _mm256_and_si256(v, _mm256_set1_epi8(0x0f)) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(v), _mm256_set1_epi8(0x0f)) };
-    _mm256_or_si256(q, bits2_to_16(h, t))
-}
-
 /// Q6_K: per group of 16, 6-bit quants (stored +32) times activations (2 steps per i16 sum),
 /// times the signed scale; the +32 is removed as 32·Σ_g sc_g·bsum_g. Term d·dy·Σ as
 /// `dot_q6_k_q8_k`.
@@ -270,20 +257,39 @@ pub(crate) unsafe fn gemm_q6_k_x8(w: &[BlockQ6Kx8], a: &[&[BlockQ8K]], out: &mut
     }
     assert!(out.len() == 1 && a[0].len() == w.len(), "x8 kernel: one token");
     let mut acc = [_mm256_setzero_ps(); 1];
-    for (x, y) in w.iter().zip(a[0]) {
+    for (i, (x, y)) in w.iter().zip(a[0]).enumerate() {
+        prefetch_ahead(w, i);
         // SAFETY: i8 and u8 have the same layout; the view covers exactly the `sc` array.
         let sc8: &[u8; 128] = unsafe { &*x.sc.as_ptr().cast::<[u8; 128]>() };
-        // Four groups at a time with their own accumulators, so that their chains overlap
-        // (as the VNNI kernel); integer sums, so the grouping changes no bit.
+        // One pass over the block in memory order, as the VNNI kernel: each chunk of high bits
+        // (n, k) and its two chunks of low nibbles give steps t = 0..3 of column quad k, which
+        // fall in 4 scale groups (8n + 2t + k/4), each with its own accumulator; two column
+        // quads are summed in i16 (no overflow: 2·2·63·127 < 2^15) before the scale.
+        let m4 = _mm256_set1_epi8(0x0f);
         let mut isum = [_mm256_setzero_si256(); 4];
-        for g4 in 0..4 {
-            for pair in 0..2 {
-                for (i, acc) in isum.iter_mut().enumerate() {
-                    let g = 4 * g4 + i;
-                    let st = 4 * g + 2 * pair;
-                    let p0 = _mm256_maddubs_epi16(q6_k_step(x, st), bcast4(&y.qs, 4 * st));
-                    let p1 = _mm256_maddubs_epi16(q6_k_step(x, st + 1), bcast4(&y.qs, 4 * st + 4));
-                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(_mm256_add_epi16(p0, p1), dup16(sc8, 8 * g, true)));
+        for n in 0..2 {
+            for kk in 0..2 {
+                let sc: [__m256i; 4] = std::array::from_fn(|t| dup16(sc8, 8 * (8 * n + 2 * t + kk), true));
+                for k0 in (4 * kk..4 * kk + 4).step_by(2) {
+                    let mut s16 = [_mm256_setzero_si256(); 4];
+                    for k in k0..k0 + 2 {
+                        let h = load_u8x32(&x.qh, 32 * (8 * n + k));
+                        let v0 = load_u8x32(&x.ql, 32 * (16 * n + k));
+                        let v1 = load_u8x32(&x.ql, 32 * (16 * n + 8 + k));
+                        let lo = [
+                            _mm256_and_si256(v0, m4),
+                            _mm256_and_si256(v1, m4),
+                            _mm256_and_si256(_mm256_srli_epi16::<4>(v0), m4),
+                            _mm256_and_si256(_mm256_srli_epi16::<4>(v1), m4),
+                        ];
+                        for (t, acc) in s16.iter_mut().enumerate() {
+                            let q = _mm256_or_si256(lo[t], bits2_to_16(h, t));
+                            *acc = _mm256_add_epi16(*acc, _mm256_maddubs_epi16(q, bcast4(&y.qs, 4 * (32 * n + 8 * t + k))));
+                        }
+                    }
+                    for t in 0..4 {
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc[t]));
+                    }
                 }
             }
         }

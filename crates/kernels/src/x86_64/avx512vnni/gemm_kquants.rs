@@ -8,9 +8,9 @@ use std::arch::x86_64::*;
 use crate::gemm::layout::{BlockQ4Kx8, BlockQ5Kx8, BlockQ6Kx8};
 use crate::gemm::GEMM_MAX_TOKENS;
 use crate::quant::BlockQ8K;
-use crate::x86_64::avx2::gemm_kquants::{k4_finish, k4_mins, q6_k_finish, q6_k_step};
+use crate::x86_64::avx2::gemm_kquants::{bits2_to_16, k4_finish, k4_mins, q6_k_finish};
 use crate::x86_64::avx2::gemm_legacy::{bcast4, x8_kernel};
-use crate::x86_64::avx2::util::load_u8x32;
+use crate::x86_64::avx2::util::{load_u8x32, prefetch_ahead};
 
 /// 8 bytes at `b[off..off + 8]` as i32 lanes (zero-extended, or sign-extended if `signed`).
 #[inline]
@@ -146,23 +146,39 @@ pub(crate) unsafe fn gemm_q6_k_x8(w: &[BlockQ6Kx8], a: &[&[BlockQ8K]], out: &mut
     }
     assert!(out.len() == 1 && a[0].len() == w.len(), "x8 kernel: one token");
     let mut acc = [_mm256_setzero_ps(); 1];
-    for (x, y) in w.iter().zip(a[0]) {
+    for (i, (x, y)) in w.iter().zip(a[0]).enumerate() {
+        prefetch_ahead(w, i);
         // SAFETY: i8 and u8 have the same layout; the view covers exactly the `sc` array.
         let sc8: &[u8; 128] = unsafe { &*x.sc.as_ptr().cast::<[u8; 128]>() };
-        // Four groups at a time, each with its own accumulator: the dpbusd chains of a group
-        // are short, and interleaving four keeps the multiply-add units busy instead of
-        // waiting on one chain's latency.
+        // One pass over the block in memory order: each 32-byte chunk of high bits (n, k) and
+        // the two chunks of low nibbles it completes are loaded once and give the 4 steps
+        // t = 0..3 of column quad k (step 32n + 8t + k), which fall in 4 different scale groups
+        // (8n + 2t + k/4), each with its own accumulator. Reading a block in order, once, is
+        // what lets it stream at the memory's speed; integer sums, so no bit changes.
+        let m4 = _mm256_set1_epi8(0x0f);
         let mut isum = _mm256_setzero_si256();
-        for g4 in 0..4 {
-            let mut s32 = [_mm256_setzero_si256(); 4];
-            for j in 0..4 {
-                for (i, acc) in s32.iter_mut().enumerate() {
-                    let st = 16 * g4 + 4 * i + j;
-                    *acc = _mm256_dpbusd_epi32(*acc, q6_k_step(x, st), bcast4(&y.qs, 4 * st));
+        for n in 0..2 {
+            for kk in 0..2 {
+                let mut s32 = [_mm256_setzero_si256(); 4];
+                for k in 4 * kk..4 * kk + 4 {
+                    let h = load_u8x32(&x.qh, 32 * (8 * n + k));
+                    let v0 = load_u8x32(&x.ql, 32 * (16 * n + k));
+                    let v1 = load_u8x32(&x.ql, 32 * (16 * n + 8 + k));
+                    let lo = [
+                        _mm256_and_si256(v0, m4),
+                        _mm256_and_si256(v1, m4),
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(v0), m4),
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(v1), m4),
+                    ];
+                    for (t, acc) in s32.iter_mut().enumerate() {
+                        let q = _mm256_or_si256(lo[t], bits2_to_16(h, t));
+                        *acc = _mm256_dpbusd_epi32(*acc, q, bcast4(&y.qs, 4 * (32 * n + 8 * t + k)));
+                    }
                 }
-            }
-            for (i, acc) in s32.iter().enumerate() {
-                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(*acc, lanes32(sc8, 8 * (4 * g4 + i), true)));
+                for (t, acc) in s32.iter().enumerate() {
+                    let g = 8 * n + 2 * t + kk;
+                    isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(*acc, lanes32(sc8, 8 * g, true)));
+                }
             }
         }
         q6_k_finish(x, [isum], &[y], &mut acc);
