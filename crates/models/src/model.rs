@@ -19,7 +19,7 @@
 //! ref: transformers `modeling_llama.py` / `modeling_gemma2.py` / `modeling_falcon.py` decoder
 //! layers; llama.cpp `src/llama-model.cpp` graph builders.
 
-use allmende_tensor::ThreadPool;
+use allmende_tensor::{QMatrix, ThreadPool};
 
 use crate::kv_cache::{KvCache, KvType};
 use crate::nn::attention::{attention, AttnParams, AttnScratch};
@@ -410,9 +410,8 @@ impl Model {
         let n_layer = weights.layers.len();
         for (l, lw) in weights.layers.iter().enumerate() {
             // Attention.
-            linear(pool, &lw.q, &s.h[..e], n, &mut s.q[..n * q_dim], &mut s.act);
-            linear(pool, &lw.k, &s.h[..e], n, &mut s.k[..n * kv_dim], &mut s.act);
-            linear(pool, &lw.v, &s.h[..e], n, &mut s.v[..n * kv_dim], &mut s.act);
+            let qkv = [&mut s.q[..n * q_dim], &mut s.k[..n * kv_dim], &mut s.v[..n * kv_dim]];
+            linear_many(pool, [&lw.q, &lw.k, &lw.v], &s.h[..e], n, qkv, &mut s.act);
             if let (Some(qn), Some(kn)) = (&lw.q_norm, &lw.k_norm) {
                 let eps = match spec.norm {
                     NormKind::Rms { eps, .. } | NormKind::Layer { eps } => eps,
@@ -549,6 +548,25 @@ fn residual(
     }
 }
 
+/// `outs[i] = W_i x (+ b_i)` for `n` tokens, the matrices multiplied in one pool operation
+/// where their formats allow (`QMatrix::matmul_many`; bit-identical to one `linear` each).
+fn linear_many<const N: usize>(
+    pool: &ThreadPool,
+    ls: [&Linear; N],
+    x: &[f32],
+    n: usize,
+    mut outs: [&mut [f32]; N],
+    act: &mut Vec<u8>,
+) {
+    let mats = ls.map(|l| &l.w);
+    QMatrix::matmul_many(pool, &mats, x, n, &mut outs, act);
+    for (l, out) in ls.iter().zip(outs.iter_mut()) {
+        if let Some(b) = &l.b {
+            add_bias(out, b);
+        }
+    }
+}
+
 /// `out = W x (+ b)` for `n` tokens.
 fn linear(pool: &ThreadPool, l: &Linear, x: &[f32], n: usize, out: &mut [f32], act: &mut Vec<u8>) {
     l.w.matmul(pool, x, n, out, act);
@@ -586,14 +604,14 @@ fn dense_ffn(
 ) {
     let n_ff = up.w.rows();
     let (g, u) = (&mut g[..n * n_ff], &mut u[..n * n_ff]);
-    linear(pool, up, x, n, u, act);
     match gate {
         Some(gl) => {
-            linear(pool, gl, x, n, g, act);
+            linear_many(pool, [up, gl], x, n, [&mut *u, &mut *g], act);
             gated_act(act_fn, g, u);
             linear(pool, down, g, n, out, act);
         }
         None => {
+            linear(pool, up, x, n, u, act);
             act_inplace(act_fn, u);
             linear(pool, down, u, n, out, act);
         }

@@ -132,3 +132,64 @@ fn quantize_acts(pool: &ThreadPool, ty: GgmlType, x: &[f32], cols: usize, n_tok:
         }
     });
 }
+
+/// One matrix of a fused multiply: its x8 copy and where its `[n_tok x rows]` output goes.
+pub(crate) struct Part<'a> {
+    pub m: &'a QMatrix,
+    pub w8: &'a [u8],
+    pub out: SyncPtr<f32>,
+}
+
+/// [`matmul_x8`] of several matrices over the same input `x` (same columns and activation
+/// format): the activations are quantized once and all the matrices' (chunk, group) items go to
+/// the pool as one operation, so a decode step pays one fork/join for q, k and v (or gate and
+/// up) instead of one each. Every output is computed by the same kernel call on the same data as
+/// in [`matmul_x8`], so the results are bit-identical.
+pub(crate) fn matmul_x8_many(parts: &[Part<'_>], pool: &ThreadPool, x: &[f32], n_tok: usize, scratch: &mut Vec<u8>) {
+    let Some(first) = parts.first() else { return };
+    let (ty0, cols) = (first.m.ty(), first.m.cols());
+    let k = kernels::kernels();
+    let Some(act_row) = kernels::gemm_act_row_bytes(ty0, cols) else {
+        panic!("matmul: {ty0} rows of {cols} have no x8 kernels");
+    };
+    scratch.resize(act_row * n_tok, 0);
+    quantize_acts(pool, ty0, x, cols, n_tok, act_row, scratch);
+    let acts: &[u8] = scratch;
+    let chunks = n_tok.div_ceil(GEMM_MAX_TOKENS);
+    // Items of part i: ends[i-1]..ends[i], chunk-major within the part.
+    let mut ends = [0usize; 8];
+    assert!(parts.len() <= ends.len(), "matmul_many: at most {} matrices", ends.len());
+    let mut total = 0;
+    for (i, p) in parts.iter().enumerate() {
+        total += p.m.rows().div_ceil(X8_ROWS) * chunks;
+        ends[i] = total;
+    }
+    pool.for_each_chunk(total, claim(total, pool), &|items| {
+        let mut tile = [[0f32; X8_ROWS]; GEMM_MAX_TOKENS];
+        let mut a: [&[u8]; GEMM_MAX_TOKENS] = [&[]; GEMM_MAX_TOKENS];
+        for item in items {
+            let i = ends[..parts.len()].iter().position(|&e| item < e).unwrap_or(0);
+            let p = &parts[i];
+            let (ty, rows) = (p.m.ty(), p.m.rows());
+            let (Some(gb), start) = (kernels::x8_group_bytes(ty, cols), if i == 0 { 0 } else { ends[i - 1] }) else {
+                continue;
+            };
+            let groups = rows.div_ceil(X8_ROWS);
+            let (chunk, g) = ((item - start) / groups, (item - start) % groups);
+            let t0 = chunk * GEMM_MAX_TOKENS;
+            let nt = GEMM_MAX_TOKENS.min(n_tok - t0);
+            for (j, a) in a.iter_mut().enumerate().take(nt) {
+                *a = &acts[(t0 + j) * act_row..(t0 + j + 1) * act_row];
+            }
+            k.gemm_x8(ty, cols, &p.w8[g * gb..(g + 1) * gb], &a[..nt], &mut tile[..nt]);
+            let r0 = g * X8_ROWS;
+            let nr = X8_ROWS.min(rows - r0);
+            for (j, v) in tile[..nt].iter().enumerate() {
+                // SAFETY: rows r0..r0+nr of token t0+j are inside part i's output ([n_tok x
+                // rows], distinct from every other part's), and this item, so these elements,
+                // was claimed by this thread alone while `matmul_many` holds the outputs.
+                unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), p.out.0.add((t0 + j) * rows + r0), nr) };
+            }
+        }
+    });
+}

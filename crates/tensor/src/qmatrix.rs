@@ -226,6 +226,37 @@ impl QMatrix {
         }
     }
 
+    /// [`QMatrix::matmul`] of several matrices over the same input `x`, e.g. the q, k and v
+    /// projections of one layer: `outs[i]` gets `mats[i]`'s `[n_tok x rows]` result. When the
+    /// matrices share the column count and the activation format and all have x8 kernels, the
+    /// input is converted once and the pool runs one operation for all of them (one fork/join
+    /// per decode step instead of one per matrix); otherwise they run one after the other. The
+    /// results are bit-identical either way.
+    pub fn matmul_many(pool: &ThreadPool, mats: &[&QMatrix], x: &[f32], n_tok: usize, outs: &mut [&mut [f32]], scratch: &mut Vec<u8>) {
+        assert_eq!(mats.len(), outs.len(), "matmul_many: {} matrices, {} outputs", mats.len(), outs.len());
+        let Some(first) = mats.first() else { return };
+        let act = |m: &QMatrix| (m.ty.vec_dot_type(), kernels::gemm_act_row_bytes(m.ty, m.cols));
+        let fused = n_tok > 0
+            && mats.len() <= 8
+            && mats.iter().all(|m| m.cols == first.cols && act(m) == act(first) && m.rows > 0 && m.x8(pool).is_some());
+        if !fused {
+            for (m, out) in mats.iter().zip(outs.iter_mut()) {
+                m.matmul(pool, x, n_tok, out, scratch);
+            }
+            return;
+        }
+        assert_eq!(x.len(), n_tok * first.cols, "matmul_many: x has {} values, expected {} x {}", x.len(), n_tok, first.cols);
+        // A fixed array (no allocation per call); slots past `mats.len()` are never read.
+        let mut parts: [crate::matmul::Part<'_>; 8] =
+            std::array::from_fn(|_| crate::matmul::Part { m: first, w8: &[], out: SyncPtr(std::ptr::null_mut()) });
+        for ((m, out), part) in mats.iter().zip(outs.iter_mut()).zip(parts.iter_mut()) {
+            assert_eq!(out.len(), n_tok * m.rows, "matmul_many: out has {} values, expected {} x {}", out.len(), n_tok, m.rows);
+            let Some(w8) = m.x8(pool) else { unreachable!("checked above") };
+            *part = crate::matmul::Part { m, w8, out: SyncPtr(out.as_mut_ptr()) };
+        }
+        crate::matmul::matmul_x8_many(&parts[..mats.len()], pool, x, n_tok, scratch);
+    }
+
     /// The row-layout multiply: one `vec_dot` per (row, token), rows split across the pool.
     fn matmul_rows(&self, pool: &ThreadPool, x: &[f32], n_tok: usize, out: &mut [f32], scratch: &mut Vec<u8>) {
         let act_ty = self.ty.vec_dot_type();
