@@ -178,6 +178,24 @@ pub(crate) fn q6_k_prep(x: &BlockQ6Kx8) -> [__m256i; 64] {
     u
 }
 
+/// The 6-bit quants (stored +32) of column quad `k` of half `n` of a Q6_K x8 block, for steps
+/// t = 0..3 (step 32n + 8t + k): one chunk of high bits and the two chunks of low nibbles it
+/// completes, each loaded once, in memory order (what lets a single-token GEMV stream).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn q6_k_quad(x: &BlockQ6Kx8, n: usize, k: usize) -> [__m256i; 4] {
+    let m4 = _mm256_set1_epi8(0x0f);
+    let h = load_u8x32(&x.qh, 32 * (8 * n + k));
+    let v0 = load_u8x32(&x.ql, 32 * (16 * n + k));
+    let v1 = load_u8x32(&x.ql, 32 * (16 * n + 8 + k));
+    [
+        _mm256_or_si256(_mm256_and_si256(v0, m4), bits2_to_16(h, 0)),
+        _mm256_or_si256(_mm256_and_si256(v1, m4), bits2_to_16(h, 1)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(v0), m4), bits2_to_16(h, 2)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(v1), m4), bits2_to_16(h, 3)),
+    ]
+}
+
 /// Q6_K: per group of 16, 6-bit quants (stored +32) times activations (2 steps per i16 sum),
 /// times the signed scale; the +32 is removed as 32·Σ_g sc_g·bsum_g. Term d·dy·Σ as
 /// `dot_q6_k_q8_k`.
@@ -265,7 +283,6 @@ pub(crate) unsafe fn gemm_q6_k_x8(w: &[BlockQ6Kx8], a: &[&[BlockQ8K]], out: &mut
         // (n, k) and its two chunks of low nibbles give steps t = 0..3 of column quad k, which
         // fall in 4 scale groups (8n + 2t + k/4), each with its own accumulator; two column
         // quads are summed in i16 (no overflow: 2·2·63·127 < 2^15) before the scale.
-        let m4 = _mm256_set1_epi8(0x0f);
         let mut isum = [_mm256_setzero_si256(); 4];
         for n in 0..2 {
             for kk in 0..2 {
@@ -273,17 +290,7 @@ pub(crate) unsafe fn gemm_q6_k_x8(w: &[BlockQ6Kx8], a: &[&[BlockQ8K]], out: &mut
                 for k0 in (4 * kk..4 * kk + 4).step_by(2) {
                     let mut s16 = [_mm256_setzero_si256(); 4];
                     for k in k0..k0 + 2 {
-                        let h = load_u8x32(&x.qh, 32 * (8 * n + k));
-                        let v0 = load_u8x32(&x.ql, 32 * (16 * n + k));
-                        let v1 = load_u8x32(&x.ql, 32 * (16 * n + 8 + k));
-                        let lo = [
-                            _mm256_and_si256(v0, m4),
-                            _mm256_and_si256(v1, m4),
-                            _mm256_and_si256(_mm256_srli_epi16::<4>(v0), m4),
-                            _mm256_and_si256(_mm256_srli_epi16::<4>(v1), m4),
-                        ];
-                        for (t, acc) in s16.iter_mut().enumerate() {
-                            let q = _mm256_or_si256(lo[t], bits2_to_16(h, t));
+                        for (t, (acc, q)) in s16.iter_mut().zip(q6_k_quad(x, n, k)).enumerate() {
                             *acc = _mm256_add_epi16(*acc, _mm256_maddubs_epi16(q, bcast4(&y.qs, 4 * (32 * n + 8 * t + k))));
                         }
                     }

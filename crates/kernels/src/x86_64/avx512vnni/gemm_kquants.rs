@@ -8,7 +8,7 @@ use std::arch::x86_64::*;
 use crate::gemm::layout::{BlockQ4Kx8, BlockQ5Kx8, BlockQ6Kx8};
 use crate::gemm::GEMM_MAX_TOKENS;
 use crate::quant::BlockQ8K;
-use crate::x86_64::avx2::gemm_kquants::{bits2_to_16, k4_finish, k4_mins, q6_k_finish};
+use crate::x86_64::avx2::gemm_kquants::{k4_finish, k4_mins, q6_k_finish, q6_k_quad};
 use crate::x86_64::avx2::gemm_legacy::{bcast4, x8_kernel};
 use crate::x86_64::avx2::util::{load_u8x32, prefetch_ahead};
 
@@ -155,23 +155,12 @@ pub(crate) unsafe fn gemm_q6_k_x8(w: &[BlockQ6Kx8], a: &[&[BlockQ8K]], out: &mut
         // t = 0..3 of column quad k (step 32n + 8t + k), which fall in 4 different scale groups
         // (8n + 2t + k/4), each with its own accumulator. Reading a block in order, once, is
         // what lets it stream at the memory's speed; integer sums, so no bit changes.
-        let m4 = _mm256_set1_epi8(0x0f);
         let mut isum = _mm256_setzero_si256();
         for n in 0..2 {
             for kk in 0..2 {
                 let mut s32 = [_mm256_setzero_si256(); 4];
                 for k in 4 * kk..4 * kk + 4 {
-                    let h = load_u8x32(&x.qh, 32 * (8 * n + k));
-                    let v0 = load_u8x32(&x.ql, 32 * (16 * n + k));
-                    let v1 = load_u8x32(&x.ql, 32 * (16 * n + 8 + k));
-                    let lo = [
-                        _mm256_and_si256(v0, m4),
-                        _mm256_and_si256(v1, m4),
-                        _mm256_and_si256(_mm256_srli_epi16::<4>(v0), m4),
-                        _mm256_and_si256(_mm256_srli_epi16::<4>(v1), m4),
-                    ];
-                    for (t, acc) in s32.iter_mut().enumerate() {
-                        let q = _mm256_or_si256(lo[t], bits2_to_16(h, t));
+                    for (t, (acc, q)) in s32.iter_mut().zip(q6_k_quad(x, n, k)).enumerate() {
                         *acc = _mm256_dpbusd_epi32(*acc, q, bcast4(&y.qs, 4 * (32 * n + 8 * t + k)));
                     }
                 }
