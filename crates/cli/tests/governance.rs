@@ -9,35 +9,12 @@ mod common;
 mod fake_hub;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{s, tiny_gguf, tiny_hf, Run, TempDir, BIN};
+use common::{s, tiny_gguf, tiny_hf, Run, TempDir};
 use serde_json::Value;
 
-/// Runs the binary with `ALLMENDE_HOME = home`, no config file or policy from the machine, and
-/// the extra environment `env`.
 fn run_env(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env("ALLMENDE_HOME", home)
-        .env("XDG_CACHE_HOME", home.join("xdg"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("ALLMENDE_CONFIG")
-        .env_remove("ALLMENDE_POLICY")
-        .env_remove("ALLMENDE_OFFLINE")
-        .env_remove("HF_HUB_OFFLINE")
-        .env_remove("HF_TOKEN")
-        .env_remove("RUST_BACKTRACE");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    Run {
-        args: args.iter().map(|a| a.to_string()).collect(),
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::run_isolated(home, env, args)
 }
 
 /// A copy of the tiny GGUF in `dir` next to a model card declaring `license`.

@@ -8,32 +8,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{s, tiny_gguf, tiny_hf, Run, TempDir, BIN};
+use common::{s, tiny_gguf, tiny_hf, Run, TempDir};
 use serde_json::Value;
 
-/// Runs the binary with `ALLMENDE_HOME = home` and no config, policy or offline setting from
-/// the machine.
 fn run_home(home: &Path, args: &[&str]) -> Run {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("ALLMENDE_HOME", home)
-        .env("XDG_CACHE_HOME", home.join("xdg"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("ALLMENDE_CONFIG")
-        .env_remove("ALLMENDE_POLICY")
-        .env_remove("ALLMENDE_OFFLINE")
-        .env_remove("HF_HUB_OFFLINE")
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap();
-    Run {
-        args: args.iter().map(|a| a.to_string()).collect(),
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::run_isolated(home, &[], args)
 }
 
 /// `run MODEL --raw hi -n 3 --temp 0 --json`: (prompt ids, generated ids, text).

@@ -179,6 +179,32 @@ pub fn run_in(home: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// Runs `allmende ARGS` with `ALLMENDE_HOME = home`, none of the machine's config, policy,
+/// offline or hub-token settings, and the extra environment `env`.
+pub fn run_isolated(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env("ALLMENDE_HOME", home)
+        .env("XDG_CACHE_HOME", home.join("xdg"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env_remove("ALLMENDE_CONFIG")
+        .env_remove("ALLMENDE_POLICY")
+        .env_remove("ALLMENDE_OFFLINE")
+        .env_remove("HF_HUB_OFFLINE")
+        .env_remove("HF_TOKEN")
+        .env_remove("RUST_BACKTRACE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out: Output = cmd.output().unwrap_or_else(|e| panic!("spawning {BIN}: {e}"));
+    Run {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// Runs `allmende ARGS` with a fresh, empty `ALLMENDE_HOME`.
 pub fn run(args: &[&str]) -> Run {
     let home = TempDir::new("home");
