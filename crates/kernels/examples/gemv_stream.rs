@@ -11,7 +11,7 @@ fn main() {
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
     let (rows, cols) = (args.first().copied().unwrap_or(32000), args.get(1).copied().unwrap_or(2048));
     let k = kernels();
-    for ty in [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q4_0, GgmlType::Q8_0] {
+    for ty in [GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0] {
         let gb = x8_group_bytes(ty, cols).unwrap();
         let groups = rows / 8;
         let mut seed = 0x1234_5678u64;

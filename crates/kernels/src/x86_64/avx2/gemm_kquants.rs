@@ -132,6 +132,21 @@ pub(crate) fn q5_k_prep(x: &BlockQ5Kx8) -> [__m256i; 64] {
     u
 }
 
+/// Column quad `k` of sub-blocks 2p and 2p+1 of a Q5_K x8 block as 5-bit quants (steps
+/// 8·2p + k and 8·(2p+1) + k): one chunk of nibbles and the high-bit chunk, loaded once, in
+/// memory order (for the single-token GEMV).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn q5_k_pair(x: &BlockQ5Kx8, p: usize, k: usize) -> [__m256i; 2] {
+    let m4 = _mm256_set1_epi8(0x0f);
+    let h = load_u8x32(&x.qh, 32 * k);
+    let v = load_u8x32(&x.qs, 256 * p + 32 * k);
+    [
+        _mm256_or_si256(_mm256_and_si256(v, m4), bit_to_16(h, 2 * p)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(v), m4), bit_to_16(h, 2 * p + 1)),
+    ]
+}
+
 /// Q5_K: as Q4_K with 5-bit quants, i16 sums widened every 4 steps.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -254,9 +269,46 @@ x8_kernel!(
     gemm_q4_k_x8, BlockQ4Kx8, BlockQ8K, no_prep, q4_k_tile
 );
 x8_kernel!(
-    /// Q5_K x8 weights × Q8_K activations.
-    gemm_q5_k_x8, BlockQ5Kx8, BlockQ8K, q5_k_prep, q5_k_tile
+    /// Q5_K x8 weights × Q8_K activations, 2 or more tokens (a block unpacked once for all).
+    gemm_q5_k_x8_tiles, BlockQ5Kx8, BlockQ8K, q5_k_prep, q5_k_tile
 );
+
+/// Q5_K x8 weights × Q8_K activations: one token (decode) unpacks in registers, in memory
+/// order, two sub-blocks at a time with their own accumulators; more tokens go through
+/// [`gemm_q5_k_x8_tiles`]. Same integer sums (i16 over 4 steps, as the tiles), same epilogue.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn gemm_q5_k_x8(w: &[BlockQ5Kx8], a: &[&[BlockQ8K]], out: &mut [[f32; 8]]) {
+    if a.len() != 1 {
+        // SAFETY: same contract.
+        return unsafe { gemm_q5_k_x8_tiles(w, a, out) };
+    }
+    assert!(out.len() == 1 && a[0].len() == w.len(), "x8 kernel: one token");
+    let mut acc = [_mm256_setzero_ps(); 1];
+    for (x, y) in w.iter().zip(a[0]) {
+        let mut isum = [_mm256_setzero_si256(); 2];
+        for p in 0..4 {
+            for half in 0..2 {
+                let mut s16 = [_mm256_setzero_si256(); 2];
+                for k in 4 * half..4 * half + 4 {
+                    for (j, (acc, q)) in s16.iter_mut().zip(q5_k_pair(x, p, k)).enumerate() {
+                        let s = 2 * p + j;
+                        *acc = _mm256_add_epi16(*acc, _mm256_maddubs_epi16(q, bcast4(&y.qs, 32 * s + 4 * k)));
+                    }
+                }
+                for (j, acc) in isum.iter_mut().enumerate() {
+                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(s16[j], dup16(&x.sc, 8 * (2 * p + j), false)));
+                }
+            }
+        }
+        let summs = k4_mins(&x.m, &[y]);
+        k4_finish(&x.d, &x.dmin, [_mm256_add_epi32(isum[0], isum[1])], summs, &[y], &mut acc);
+    }
+    // SAFETY: `out[0]` is 8 writable f32; storeu needs no alignment.
+    unsafe { _mm256_storeu_ps(out[0].as_mut_ptr(), acc[0]) };
+}
 x8_kernel!(
     /// Q6_K x8 weights × Q8_K activations, 2 or more tokens (a block unpacked once for all).
     gemm_q6_k_x8_tiles, BlockQ6Kx8, BlockQ8K, q6_k_prep, q6_k_tile

@@ -8,7 +8,7 @@ use std::arch::x86_64::*;
 use crate::gemm::layout::{BlockQ4Kx8, BlockQ5Kx8, BlockQ6Kx8};
 use crate::gemm::GEMM_MAX_TOKENS;
 use crate::quant::BlockQ8K;
-use crate::x86_64::avx2::gemm_kquants::{k4_finish, k4_mins, q6_k_finish, q6_k_quad};
+use crate::x86_64::avx2::gemm_kquants::{k4_finish, k4_mins, q5_k_pair, q6_k_finish, q6_k_quad};
 use crate::x86_64::avx2::gemm_legacy::{bcast4, x8_kernel};
 use crate::x86_64::avx2::util::{load_u8x32, prefetch_ahead};
 
@@ -119,12 +119,46 @@ x8_kernel!(
     gemm_q4_k_x8, BlockQ4Kx8, BlockQ8K, no_prep, q4_k_tile, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 );
 x8_kernel!(
-    /// Q5_K x8 weights × Q8_K activations (VNNI).
+    /// Q5_K x8 weights × Q8_K activations (VNNI), 2 or more tokens.
     ///
     /// # Safety
     /// As [`gemm_q4_k_x8`].
-    gemm_q5_k_x8, BlockQ5Kx8, BlockQ8K, q5_k_prep, q5_k_tile, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
+    gemm_q5_k_x8_tiles, BlockQ5Kx8, BlockQ8K, q5_k_prep, q5_k_tile, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 );
+
+/// Q5_K x8 weights × Q8_K activations (VNNI): one token unpacks in registers, in memory order,
+/// two sub-blocks at a time with their own accumulators (as AVX2); more go through
+/// [`gemm_q5_k_x8_tiles`].
+///
+/// # Safety
+/// As [`gemm_q4_k_x8`].
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub(crate) unsafe fn gemm_q5_k_x8(w: &[BlockQ5Kx8], a: &[&[BlockQ8K]], out: &mut [[f32; 8]]) {
+    if a.len() != 1 {
+        // SAFETY: same contract.
+        return unsafe { gemm_q5_k_x8_tiles(w, a, out) };
+    }
+    assert!(out.len() == 1 && a[0].len() == w.len(), "x8 kernel: one token");
+    let mut acc = [_mm256_setzero_ps(); 1];
+    for (x, y) in w.iter().zip(a[0]) {
+        let mut isum = _mm256_setzero_si256();
+        for p in 0..4 {
+            let mut s32 = [_mm256_setzero_si256(); 2];
+            for k in 0..8 {
+                for (j, (acc, q)) in s32.iter_mut().zip(q5_k_pair(x, p, k)).enumerate() {
+                    *acc = _mm256_dpbusd_epi32(*acc, q, bcast4(&y.qs, 32 * (2 * p + j) + 4 * k));
+                }
+            }
+            for (j, acc) in s32.iter().enumerate() {
+                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(*acc, lanes32(&x.sc, 8 * (2 * p + j), false)));
+            }
+        }
+        let summs = k4_mins(&x.m, &[y]);
+        k4_finish(&x.d, &x.dmin, [isum], summs, &[y], &mut acc);
+    }
+    // SAFETY: `out[0]` is 8 writable f32; storeu needs no alignment.
+    unsafe { _mm256_storeu_ps(out[0].as_mut_ptr(), acc[0]) };
+}
 x8_kernel!(
     /// Q6_K x8 weights × Q8_K activations (VNNI), 2 or more tokens.
     ///
