@@ -90,14 +90,21 @@ impl PulledSnapshot {
     }
 }
 
+/// The hub `HF_ENDPOINT` names (an empty value counts as unset), else [`DEFAULT_ENDPOINT`],
+/// without a trailing `/`.
+pub fn endpoint_from_env() -> String {
+    let endpoint = std::env::var(ENV_ENDPOINT)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+    endpoint.trim().trim_end_matches('/').to_string()
+}
+
 impl HubClient {
     /// A client for `HF_ENDPOINT` (default [`DEFAULT_ENDPOINT`]) with the token in `HF_TOKEN`
     /// (an empty value counts as unset).
     pub fn from_env() -> Result<HubClient> {
-        let endpoint = std::env::var(ENV_ENDPOINT)
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let endpoint = endpoint_from_env();
         let token = std::env::var(ENV_TOKEN)
             .ok()
             .map(|t| t.trim().to_string())

@@ -30,7 +30,7 @@ mod verify;
 
 pub use cache::{HUB_DIR, INCOMPLETE_SUFFIX};
 pub use client::{
-    HubClient, PulledSnapshot, SnapshotFile, DEFAULT_ENDPOINT, DEFAULT_RETRIES, ENV_ENDPOINT,
+    endpoint_from_env, HubClient, PulledSnapshot, SnapshotFile, DEFAULT_ENDPOINT, DEFAULT_RETRIES, ENV_ENDPOINT,
     ENV_TOKEN,
 };
 pub use error::{HubError, Result};

@@ -49,9 +49,8 @@ fn files_of(origin: &ModelOrigin) -> Result<Vec<FileEntry>> {
     Ok(out)
 }
 
-/// The model card facts from `allmende inspect`'s report.
-fn card_of(origin: &ModelOrigin) -> Result<ModelCardInfo> {
-    let r = super::inspect::report(&origin.path, false)?;
+/// The model card facts from `allmende inspect`'s report `r` of the model.
+fn card_of(origin: &ModelOrigin, r: &Value) -> ModelCardInfo {
     let arch = r["architecture"].as_str().unwrap_or("unknown").to_string();
     // (type, tensors, bytes); the type holding the most bytes names the quantization.
     let mut mix: Vec<(String, u64, u64)> = r["quantization"]
@@ -64,7 +63,7 @@ fn card_of(origin: &ModelOrigin) -> Result<ModelCardInfo> {
     let quantization = mix.first().map(|(t, _, _)| t.clone());
     let tensor_types = mix.into_iter().map(|(t, n, _)| (t, n)).collect();
     let encoder = origin.path.is_dir() && super::serve::is_encoder_folder(&origin.path);
-    Ok(ModelCardInfo {
+    ModelCardInfo {
         model_architecture: (origin.path.is_dir()).then(|| arch.clone()),
         architecture: if origin.path.is_dir() { r["model_type"].as_str().unwrap_or(&arch).to_string() } else { arch },
         parameters: r["parameters"].as_u64(),
@@ -72,7 +71,7 @@ fn card_of(origin: &ModelOrigin) -> Result<ModelCardInfo> {
         tensor_types,
         context_length: r["context_length"].as_u64(),
         task: Some(if encoder { "feature-extraction" } else { "text-generation" }.to_string()),
-    })
+    }
 }
 
 /// The BOM entry of one model as the user named it.
@@ -88,7 +87,7 @@ pub fn entry(model: &str, origin: &ModelOrigin) -> Result<ModelEntry> {
         upstream: origin.url.clone(),
         files: files_of(origin)?,
         licence: LicenceInfo { id: lic.id.clone(), name: Some(lic.name.clone()), url: lic.link.clone() },
-        card: card_of(origin)?,
+        card: card_of(origin, &r),
         properties: std::iter::once(("allmende:licence-source".to_string(), lic.source.clone()))
             .chain(origin.provenance.map(|p| ("allmende:provenance".to_string(), p.to_string())))
             .collect(),

@@ -42,7 +42,7 @@ pub fn report(origin: &ModelOrigin) -> Result<LicenseReport> {
             // The catalogue pins each model's licence from its model card; use it when the
             // files themselves say nothing.
             let mut from_catalogue = detect(&[(GGUF_LICENSE.to_string(), id.to_string())], None);
-            from_catalogue.source = format!("allmende catalogue ({})", origin.source);
+            from_catalogue.source = format!("allmende catalogue ({})", origin.source());
             from_catalogue.notes.extend(r.notes);
             r = from_catalogue;
         }

