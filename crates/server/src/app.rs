@@ -36,8 +36,9 @@ pub struct ServerConfig {
     /// Longest time a client may take to send a request's headers; the connection is closed
     /// after it (against slow-loris connections held open forever).
     pub header_timeout: Duration,
-    /// The AI-BOM (CycloneDX JSON) of the loaded models, served at `GET /v1/bom`; `None`: 404.
-    pub bom: Option<Arc<serde_json::Value>>,
+    /// The AI-BOM (CycloneDX JSON) of the loaded models, served at `GET /v1/bom` (built on
+    /// the first request); `None`: 404.
+    pub bom: Option<Arc<crate::LazyBom>>,
 }
 
 impl Default for ServerConfig {

@@ -265,16 +265,27 @@ pub async fn health(State(st): State<AppState>) -> Response {
     axum::Json(json!({ "status": "ok", "queued": s.queued, "active": s.active })).into_response()
 }
 
-/// `GET /v1/bom`: the CycloneDX AI-BOM of the loaded models, as `allmende bom` writes it.
+/// `GET /v1/bom`: the CycloneDX AI-BOM of the loaded models, as `allmende bom` writes it. The
+/// first request builds it (hashing files) on a blocking thread.
 pub async fn bom(State(st): State<AppState>) -> Response {
-    match &st.config.bom {
-        Some(doc) => {
-            let mut resp = axum::Json(doc.as_ref()).into_response();
+    let Some(lazy) = st.config.bom.clone() else {
+        return ApiError::no_route("GET", "/v1/bom").into_response();
+    };
+    let doc = match lazy.built() {
+        Some(doc) => doc.clone(),
+        None => match tokio::task::spawn_blocking(move || lazy.get().clone()).await {
+            Ok(doc) => doc,
+            Err(e) => Err(format!("building the AI-BOM: {e}")),
+        },
+    };
+    match doc {
+        Ok(doc) => {
+            let mut resp = axum::Json(doc).into_response();
             resp.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/vnd.cyclonedx+json; version=1.6"));
             resp
         }
-        None => ApiError::no_route("GET", "/v1/bom").into_response(),
+        Err(msg) => ApiError::internal(msg).into_response(),
     }
 }
 

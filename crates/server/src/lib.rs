@@ -17,6 +17,7 @@
 pub mod app;
 pub mod auth;
 pub mod backend;
+pub mod bom;
 pub mod error;
 pub mod format;
 pub mod generation;
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 pub use app::{router, AppState, ServerConfig};
 pub use auth::{KeySpec, Keys, KeysError, Quota};
+pub use bom::{BomBuilder, LazyBom};
 pub use backend::{Backend, BackendError, Embeddings, Event, EventSink, Job, ModelInfo, ModelKind, Prompt, Stats};
 pub use error::ApiError;
 pub use local::{serve_n_batch, EmbedModel, LocalBackend, LocalError, LocalOptions, PREFILL_CHUNK};

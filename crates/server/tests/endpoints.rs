@@ -467,8 +467,15 @@ async fn bom_is_served_when_configured_and_behind_the_key() {
     assert_eq!(r.status, 404);
 
     let doc = serde_json::json!({"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [{"name": "m"}]});
+    // Built on the first request, once.
+    let builds = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (counter, built) = (builds.clone(), doc.clone());
+    let lazy = allmende_server::LazyBom::new(Box::new(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(built.clone())
+    }));
     let cfg = allmende_server::ServerConfig {
-        bom: Some(std::sync::Arc::new(doc.clone())),
+        bom: Some(std::sync::Arc::new(lazy)),
         keys: allmende_server::Keys::single("k"),
         ..Default::default()
     };
@@ -479,4 +486,7 @@ async fn bom_is_served_when_configured_and_behind_the_key() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/vnd.cyclonedx+json; version=1.6"));
     assert_eq!(r.json(), doc);
+    let r = request(srv.addr, "GET", "/v1/bom", &[("Authorization", "Bearer k")], None).await;
+    assert_eq!(r.json(), doc);
+    assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

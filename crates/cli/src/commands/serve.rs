@@ -96,7 +96,10 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         allmende_server::Backend::models(&backend).iter().map(|m| format!("{} (ctx {})", m.id, m.n_ctx)).collect();
     let named: Vec<(String, super::store::ModelOrigin)> =
         args.models.iter().map(|m| model_id(m)).zip(origins.iter().cloned()).collect();
-    let bom = super::bom::document(&named).context("building the AI-BOM of the served models")?;
+    // Built on the first GET /v1/bom: plain-file models have to be hashed for it.
+    let bom = allmende_server::LazyBom::new(Box::new(move || {
+        super::bom::document(&named).map_err(|e| format!("building the AI-BOM of the served models: {e:#}"))
+    }));
     let config = ServerConfig {
         bom: Some(Arc::new(bom)),
         keys,
