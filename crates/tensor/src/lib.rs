@@ -2,6 +2,7 @@
 //! and row-parallel matrix ops that call the kernels. No model knowledge.
 
 mod bytes;
+mod huge;
 mod matmul;
 mod pool;
 mod qmatrix;

@@ -11,6 +11,7 @@
 
 use allmende_kernels::{self as kernels, GgmlType, GEMM_MAX_TOKENS, X8_ROWS};
 
+use crate::huge::HugeBuf;
 use crate::qmatrix::SyncPtr;
 use crate::{QMatrix, ThreadPool};
 
@@ -29,11 +30,12 @@ const REPACK_CLAIM_BYTES: usize = 1 << 20;
 
 /// The x8 copy of `m`, or `None` when its type has no x8 kernels. Releases the file pages of
 /// the rows it has copied as it goes ([`crate::ByteView::release`]; a no-op for owned bytes).
-pub(crate) fn repack(m: &QMatrix, pool: &ThreadPool) -> Option<Vec<u8>> {
+pub(crate) fn repack(m: &QMatrix, pool: &ThreadPool) -> Option<HugeBuf> {
     let (ty, rows, cols) = (m.ty(), m.rows(), m.cols());
     let gb = kernels::x8_group_bytes(ty, cols)?;
     let groups = rows.div_ceil(X8_ROWS);
-    let mut buf = vec![0u8; groups.checked_mul(gb)?];
+    // Huge pages where the OS offers them: decode streams this copy once per token.
+    let mut buf = HugeBuf::zeroed(groups.checked_mul(gb)?).ok()?;
     let dst = SyncPtr(buf.as_mut_ptr());
     let src_group = X8_ROWS * m.row_bytes();
     let per_claim = claim(groups, pool).min((REPACK_CLAIM_BYTES / src_group.max(1)).max(1));

@@ -16,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use allmende_kernels::{self as kernels, GgmlType, X8_ROWS};
 
+use crate::huge::HugeBuf;
 use crate::{ByteView, ThreadPool};
 
 /// Why a matrix could not be built from the bytes given.
@@ -70,7 +71,7 @@ pub struct QMatrix {
     row_bytes: usize,
     data: ByteView,
     /// The x8 copy, built once and shared by clones (`None` inside: no x8 kernels for `ty`).
-    x8: Arc<OnceLock<Option<Vec<u8>>>>, // [rows.div_ceil(8) groups x x8_group_bytes]
+    x8: Arc<OnceLock<Option<HugeBuf>>>, // [rows.div_ceil(8) groups x x8_group_bytes]
 }
 
 impl QMatrix {
