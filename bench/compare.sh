@@ -8,9 +8,12 @@
 # tg = tokens decoded one at a time; one warm-up run, then -r timed runs, mean ± stddev of t/s);
 # `allmende bench` measures the same way (crates/cli/src/commands/bench.rs).
 #
-# Usage: bench/compare.sh [-p 512] [-n 128] [-t 1,2] [-r 3] [-m MODEL,MODEL...] [--no-mem] [--no-stream]
+# Usage: bench/compare.sh [-p 512] [-n 128] [-t 1,2] [-r 3] [--rounds 1] [-m MODEL,MODEL...] [--no-mem] [--no-stream]
 #                         [--mem-threads 2] [--mem-ctx 2048] [--out FILE.jsonl] [--note TEXT]
 #                         [--also-llama LABEL:DIR]
+#   --rounds K: run each (model, threads) pair K times, alternating the tools and rotating which goes first;
+#          the report pools every timed repetition of a tool (on a shared host memory bandwidth drifts by
+#          ±15% over minutes, which one run per tool cannot tell from a difference between the tools).
 #   --also-llama: a second llama.cpp build (e.g. llama.cpp-avx2:$CACHE/llama.cpp-0.3.36-avx2/bin, from
 #          VARIANT=avx2 bench/build-llamacpp.sh) benchmarked as a third tool named LABEL (speed only).
 #   MODEL: a catalogue name (smollm2-135m-instruct, gemma3-270m, qwen2.5-coder-0.5b-instruct), a synthetic
@@ -26,7 +29,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${ALLMENDE_BENCH_CACHE:-$HOME/.cache/allmende-bench}"
 LLAMA_BIN="${LLAMA_BIN:-$CACHE/llama.cpp-${LLAMACPP_PY_VERSION:-0.3.36}/bin}"
-P=512 N=128 T=1,2 R=3 MEM=1 STREAM=1 MEM_THREADS=2 MEM_CTX=2048 OUT="" NOTE="" EXTRA_LABEL="" EXTRA_BIN=""
+P=512 N=128 T=1,2 R=3 ROUNDS=1 MEM=1 STREAM=1 MEM_THREADS=2 MEM_CTX=2048 OUT="" NOTE="" EXTRA_LABEL="" EXTRA_BIN=""
 MODELS="smollm2-135m-instruct,gemma3-270m,qwen2.5-coder-0.5b-instruct,tinyllama-synthetic-q4_0,tinyllama-synthetic-q4_k_m"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -34,6 +37,7 @@ while [[ $# -gt 0 ]]; do
     -n) N="$2"; shift 2 ;;
     -t) T="$2"; shift 2 ;;
     -r) R="$2"; shift 2 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
     -m) MODELS="$2"; shift 2 ;;
     --no-mem) MEM=0; shift ;;
     --no-stream) STREAM=0; shift ;;
@@ -132,10 +136,10 @@ print(json.dumps({"kind": "machine", "date": sys.argv[1], "cpu": sys.argv[2], "c
     "loadavg": open("/proc/loadavg").read().split()[:3], "allmende_rev": sys.argv[3],
     "allmende_modified_files": int(sys.argv[4]), "allmende_bin": sys.argv[5],
     "allmende_bin_built": __import__("datetime").datetime.fromtimestamp(os.path.getmtime(sys.argv[5])).isoformat(timespec="seconds"), "llama_bin": sys.argv[6], "also_llama": sys.argv[14],
-    "params": {"p": sys.argv[7], "n": sys.argv[8], "t": sys.argv[9], "r": sys.argv[10],
+    "params": {"p": sys.argv[7], "n": sys.argv[8], "t": sys.argv[9], "r": sys.argv[10], "rounds": int(sys.argv[15]),
                "mem_ctx": sys.argv[11], "mem_threads": sys.argv[12]}, "note": sys.argv[13]}))
 ' "$(date -Iseconds)" "$cpu" "$allmende_rev" "$allmende_dirty" "$ALLMENDE_BIN" "$LLAMA_BIN" \
-  "$P" "$N" "$T" "$R" "$MEM_CTX" "$MEM_THREADS" "$NOTE" "${EXTRA_LABEL:+$EXTRA_LABEL=$EXTRA_BIN}")"
+  "$P" "$N" "$T" "$R" "$MEM_CTX" "$MEM_THREADS" "$NOTE" "${EXTRA_LABEL:+$EXTRA_LABEL=$EXTRA_BIN}" "$ROUNDS")"
 
 # --- bandwidth ---------------------------------------------------------------------------------------
 stream() {
@@ -179,10 +183,12 @@ for m in "${model_list[@]}"; do
     [[ -n "$EXTRA_BIN" ]] && runners+=(run_extra)
     # Rotate the order: (llama, allmende[, extra]), then (allmende, [extra,] llama), ...
     k=${#runners[@]}
-    for ((j = 0; j < k; j++)); do
-      "${runners[$(( (j + order) % k ))]}" "$m" "${PATHS[$m]}" "$t"
+    for ((round = 0; round < ROUNDS; round++)); do
+      for ((j = 0; j < k; j++)); do
+        "${runners[$(( (j + order) % k ))]}" "$m" "${PATHS[$m]}" "$t"
+      done
+      order=$((order + 1))
     done
-    order=$((order + 1))
   done
 done
 

@@ -45,6 +45,20 @@ def best_ratio(a, b):
     return "%.2f" % (max(a["samples_ts"]) / max(b["samples_ts"]))
 
 
+def pool_rounds(rs):
+    """One record for a tool's runs of one test (several with compare.sh --rounds): every timed
+    repetition pooled, so the mean and the best run cover all rounds."""
+    if len(rs) == 1:
+        return rs[0]
+    samples = [x for r in rs for x in (r.get("samples_ts") or [r["avg_ts"]])]
+    mean = sum(samples) / len(samples)
+    sd = (sum((x - mean) ** 2 for x in samples) / max(len(samples) - 1, 1)) ** 0.5
+    merged = dict(rs[0])
+    merged.update(avg_ts=mean, stddev_ts=sd, samples_ts=samples,
+                  load1_before=sum(r["load1_before"] for r in rs) / len(rs), rounds=len(rs))
+    return merged
+
+
 def main(paths):
     recs = load(paths)
     out = []
@@ -56,7 +70,7 @@ def main(paths):
             m["date"], m["cpu"], m["cores"], m["mem_kib"] / 1048576.0, m["kernel"], " ".join(m["simd"])))
         w("allmende %s%s, binary built %s; llama.cpp from %s. Parameters: -p %s -n %s -t %s -r %s; memory at ctx %s, %s threads." % (
             m["allmende_rev"], " (+%d modified files)" % m["allmende_modified_files"] if m["allmende_modified_files"] else "",
-            m.get("allmende_bin_built", "?"), m["llama_bin"] + (", also %s" % m["also_llama"] if m.get("also_llama") else ""), m["params"]["p"], m["params"]["n"], m["params"]["t"], m["params"]["r"],
+            m.get("allmende_bin_built", "?"), m["llama_bin"] + (", also %s" % m["also_llama"] if m.get("also_llama") else ""), m["params"]["p"], m["params"]["n"], m["params"]["t"], m["params"]["r"] + (" --rounds %d" % m["params"]["rounds"] if m["params"].get("rounds", 1) > 1 else ""),
             m["params"]["mem_ctx"], m["params"]["mem_threads"]))
         if m.get("note"):
             w("Note: %s" % m["note"])
@@ -71,7 +85,7 @@ def main(paths):
     sizes = {}
     for r in speed:
         key = (r["model"], r["threads"], r["test"])
-        rows.setdefault(key, {})[r["tool"]] = r
+        rows.setdefault(key, {}).setdefault(r["tool"], []).append(r)
         if r["tool"] == "allmende" and r.get("size"):
             sizes[r["model"]] = r["size"]
         sizes.setdefault(r["model"], r.get("size") or 0)
@@ -83,6 +97,7 @@ def main(paths):
         rule += "---:|---:|---:|"
     w(head + " load (1 min) |")
     w(rule + "---:|")
+    rows = OrderedDict((key, {tool: pool_rounds(rs) for tool, rs in pair.items()}) for key, pair in rows.items())
     for (model, threads, test), pair in rows.items():
         lc, am = pair.get("llama.cpp"), pair.get("allmende")
         line = "| %s | %.0f MiB | %d | %s | %s | %s | %s | %s |" % (
