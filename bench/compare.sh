@@ -8,9 +8,11 @@
 # tg = tokens decoded one at a time; one warm-up run, then -r timed runs, mean ± stddev of t/s);
 # `allmende bench` measures the same way (crates/cli/src/commands/bench.rs).
 #
-# Usage: bench/compare.sh [-p 512] [-n 128] [-t 1,2] [-r 3] [--rounds 1] [-m MODEL,MODEL...] [--no-mem] [--no-stream]
+# Usage: bench/compare.sh [-p 512] [-n 128] [-d 0] [-t 1,2] [-r 3] [--rounds 1] [-m MODEL,MODEL...] [--no-mem] [--no-stream]
 #                         [--mem-threads 2] [--mem-ctx 2048] [--out FILE.jsonl] [--note TEXT]
 #                         [--also-llama LABEL:DIR]
+#   -d D[,D...]: context depths (llama-bench's --n-depth): each test runs with D tokens already in the KV
+#          cache; the tests are named ppN@dD / tgN@dD.
 #   --rounds K: run each (model, threads) pair K times, alternating the tools and rotating which goes first;
 #          the report pools every timed repetition of a tool (on a shared host memory bandwidth drifts by
 #          ±15% over minutes, which one run per tool cannot tell from a difference between the tools).
@@ -29,7 +31,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${ALLMENDE_BENCH_CACHE:-$HOME/.cache/allmende-bench}"
 LLAMA_BIN="${LLAMA_BIN:-$CACHE/llama.cpp-${LLAMACPP_PY_VERSION:-0.3.36}/bin}"
-P=512 N=128 T=1,2 R=3 ROUNDS=1 MEM=1 STREAM=1 MEM_THREADS=2 MEM_CTX=2048 OUT="" NOTE="" EXTRA_LABEL="" EXTRA_BIN=""
+P=512 N=128 D=0 T=1,2 R=3 ROUNDS=1 MEM=1 STREAM=1 MEM_THREADS=2 MEM_CTX=2048 OUT="" NOTE="" EXTRA_LABEL="" EXTRA_BIN=""
 MODELS="smollm2-135m-instruct,gemma3-270m,qwen2.5-coder-0.5b-instruct,tinyllama-synthetic-q4_0,tinyllama-synthetic-q4_k_m"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -37,6 +39,7 @@ while [[ $# -gt 0 ]]; do
     -n) N="$2"; shift 2 ;;
     -t) T="$2"; shift 2 ;;
     -r) R="$2"; shift 2 ;;
+    -d) D="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
     -m) MODELS="$2"; shift 2 ;;
     --no-mem) MEM=0; shift ;;
@@ -115,6 +118,8 @@ for line in sys.stdin:
     r = json.loads(line)
     if tool.startswith("llama.cpp"):
         test = ("pp%d" % r["n_prompt"]) if r["n_gen"] == 0 else ("tg%d" % r["n_gen"])
+        if r.get("n_depth"):
+            test += "@d%d" % r["n_depth"]  # allmende bench names depth tests the same way
         threads = r["n_threads"]
     else:
         test, threads = r["test"], r["threads"]
@@ -165,14 +170,14 @@ order=0
 run_llama() {  # model path threads [label bindir]
   local l label="${4:-llama.cpp}" dir="${5:-$LLAMA_BIN}"; l="$(load1)"
   log "llama-bench  $1 t=$3 ($label, load $l)"
-  "$dir/llama-bench" -m "$2" -p "$P" -n "$N" -t "$3" -r "$R" -o jsonl 2>>"$LOGDIR/$label-bench.log" \
+  "$dir/llama-bench" -m "$2" -p "$P" -n "$N" -d "$D" -t "$3" -r "$R" -o jsonl 2>>"$LOGDIR/$label-bench.log" \
     | wrap "$label" "$1" "$2" "$l" >>"$OUT"
 }
 run_extra() { run_llama "$1" "$2" "$3" "$EXTRA_LABEL" "$EXTRA_BIN"; }
 run_allmende() {
   local l; l="$(load1)"
   log "allmende bench $1 t=$3 (load $l)"
-  "$ALLMENDE_BIN" bench "$2" -p "$P" -n "$N" -t "$3" -r "$R" --json 2>>"$LOGDIR/allmende-bench.log" \
+  "$ALLMENDE_BIN" bench "$2" -p "$P" -n "$N" -d "$D" -t "$3" -r "$R" --json 2>>"$LOGDIR/allmende-bench.log" \
     | wrap allmende "$1" "$2" "$l" >>"$OUT"
 }
 for m in "${model_list[@]}"; do

@@ -128,7 +128,7 @@ def main(paths):
         w("| model | threads | GB/s | limit tok/s | llama.cpp tg | share | allmende tg | share |")
         w("|---|---:|---:|---:|---:|---:|---:|---:|")
         for (model, threads, test), pair in rows.items():
-            if not test.startswith("tg") or threads not in bw or not sizes.get(model):
+            if not test.startswith("tg") or "@d" in test or threads not in bw or not sizes.get(model):
                 continue
             gbs = max(bw[threads])
             limit = gbs * 1e9 / sizes[model]

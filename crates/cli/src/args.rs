@@ -297,6 +297,10 @@ pub struct BenchArgs {
     /// Generation lengths to test (tg tests), comma-separated; 0 skips.
     #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128")]
     pub n_gen: Vec<usize>,
+    /// Context depths, comma-separated: each test runs after this many tokens are already in
+    /// the KV cache (filled untimed before every run), as llama-bench's `-d`; 0 = empty context.
+    #[arg(short = 'd', long = "n-depth", value_delimiter = ',', default_value = "0")]
+    pub n_depth: Vec<usize>,
     /// KV-cache element type (f16 or f32; default: f16 for GGUF, f32 for HF folders).
     #[arg(long = "kv-type", value_parser = ["f16", "f32"])]
     pub kv_type: Option<String>,

@@ -4,6 +4,9 @@
 //! * `ppN`: N random tokens evaluated from an empty context, in batches of up to 512.
 //! * `tgN`: N tokens decoded one at a time from an empty context, each a random token (the
 //!   sampler is not timed, as in llama-bench).
+//! * `-d D` (as llama-bench's `--n-depth`): before every run, D random tokens are evaluated
+//!   untimed, so the test measures speed with D tokens already in the KV cache (attention
+//!   reads them); the test is then named `ppN@dD` / `tgN@dD`.
 //! * Per thread count: one untimed warm-up run of each test, then `-r` timed runs; the figure
 //!   is the mean ± sample standard deviation of the per-run tokens/s.
 
@@ -46,17 +49,24 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             rng ^= rng << 17;
             (rng % n_vocab) as u32
         };
-        let tests = args
+        let tests: Vec<(String, usize, bool)> = args
             .n_prompt
             .iter()
             .filter(|&&n| n > 0)
             .map(|&n| (format!("pp{n}"), n, true))
-            .chain(args.n_gen.iter().filter(|&&n| n > 0).map(|&n| (format!("tg{n}"), n, false)));
-        for (name, n, is_prompt) in tests {
-            let mut cache = model.new_cache(n.max(1));
+            .chain(args.n_gen.iter().filter(|&&n| n > 0).map(|&n| (format!("tg{n}"), n, false)))
+            .collect();
+        let depths = if args.n_depth.is_empty() { vec![0] } else { args.n_depth.clone() };
+        for (depth, (test, n, is_prompt)) in depths.iter().flat_map(|&d| tests.iter().map(move |t| (d, t.clone()))) {
+            let name = if depth > 0 { format!("{test}@d{depth}") } else { test };
+            let mut cache = model.new_cache((depth + n).max(1));
             let mut samples = Vec::with_capacity(reps);
             for rep in 0..=reps {
                 cache.clear();
+                if depth > 0 {
+                    let context: Vec<u32> = (0..depth).map(|_| next_token()).collect();
+                    model.forward(&context, &mut cache, Logits::Last)?;
+                }
                 let tokens: Vec<u32> = (0..n).map(|_| next_token()).collect();
                 let start = Instant::now();
                 if is_prompt {
@@ -82,6 +92,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         "test": name,
                         "n_prompt": if is_prompt { n } else { 0 },
                         "n_gen": if is_prompt { 0 } else { n },
+                        "n_depth": depth,
                         "threads": t,
                         "isa": allmende_kernels::isa_name(),
                         "avg_ts": avg,
