@@ -61,3 +61,10 @@ fn zero_skips_a_test() {
     assert_eq!(lines[0]["test"], "tg3");
     assert_eq!(lines[0]["n_depth"], 0);
 }
+
+#[test]
+fn a_depth_beyond_the_context_is_refused() {
+    let model = tiny_gguf("f32");
+    run(&["bench", s(&model), "-p", "0", "-n", "4", "-d", "18446744073709551615", "-r", "1"])
+        .fails_with(&["tg4@d18446744073709551615", "context"]);
+}

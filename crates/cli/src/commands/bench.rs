@@ -59,7 +59,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let depths = if args.n_depth.is_empty() { vec![0] } else { args.n_depth.clone() };
         for (depth, (test, n, is_prompt)) in depths.iter().flat_map(|&d| tests.iter().map(move |t| (d, t.clone()))) {
             let name = if depth > 0 { format!("{test}@d{depth}") } else { test };
-            let mut cache = model.new_cache((depth + n).max(1));
+            // Beyond the training context a model's numbers mean nothing (and a typo such as an
+            // extra zero would allocate a huge cache): refuse, as llama-bench's context check does.
+            let n_ctx = model.spec().n_ctx_train;
+            let positions = depth.saturating_add(n);
+            if n_ctx > 0 && positions > n_ctx {
+                anyhow::bail!("{name} needs {positions} positions, more than the model's context of {n_ctx} (lower -d, -p or -n)");
+            }
+            let mut cache = model.new_cache(positions.max(1));
             let mut samples = Vec::with_capacity(reps);
             for rep in 0..=reps {
                 cache.clear();
