@@ -34,7 +34,8 @@ pub(crate) fn repack(m: &QMatrix, pool: &ThreadPool) -> Option<HugeBuf> {
     let (ty, rows, cols) = (m.ty(), m.rows(), m.cols());
     let gb = kernels::x8_group_bytes(ty, cols)?;
     let groups = rows.div_ceil(X8_ROWS);
-    // Huge pages where the OS offers them: decode streams this copy once per token.
+    // Huge pages where the OS offers them: decode streams this copy once per token. Should the
+    // OS refuse the memory, the matrix keeps multiplying from its file rows (slower, same bits).
     let mut buf = HugeBuf::zeroed(groups.checked_mul(gb)?).ok()?;
     let dst = SyncPtr(buf.as_mut_ptr());
     let src_group = X8_ROWS * m.row_bytes();

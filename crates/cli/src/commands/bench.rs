@@ -57,16 +57,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .chain(args.n_gen.iter().filter(|&&n| n > 0).map(|&n| (format!("tg{n}"), n, false)))
             .collect();
         let depths = if args.n_depth.is_empty() { vec![0] } else { args.n_depth.clone() };
-        for (depth, (test, n, is_prompt)) in depths.iter().flat_map(|&d| tests.iter().map(move |t| (d, t.clone()))) {
-            let name = if depth > 0 { format!("{test}@d{depth}") } else { test };
-            // Beyond the training context a model's numbers mean nothing (and a typo such as an
-            // extra zero would allocate a huge cache): refuse, as llama-bench's context check does.
-            let n_ctx = model.spec().n_ctx_train;
-            let positions = depth.saturating_add(n);
-            if n_ctx > 0 && positions > n_ctx {
-                anyhow::bail!("{name} needs {positions} positions, more than the model's context of {n_ctx} (lower -d, -p or -n)");
+        // Beyond the training context a model's numbers mean nothing (and a typo such as an extra
+        // zero would allocate a huge cache): refuse before any test runs, as llama-bench does.
+        let n_ctx = model.spec().n_ctx_train;
+        for &depth in &depths {
+            for (test, n, _) in &tests {
+                let positions = depth.saturating_add(*n);
+                if n_ctx > 0 && positions > n_ctx {
+                    anyhow::bail!(
+                        "{} needs {positions} positions, more than the model's context of {n_ctx} (lower -d, -p or -n)",
+                        test_name(test, depth)
+                    );
+                }
             }
-            let mut cache = model.new_cache(positions.max(1));
+        }
+        for (depth, (test, n, is_prompt)) in depths.iter().flat_map(|&d| tests.iter().map(move |t| (d, t.clone()))) {
+            let name = test_name(&test, depth);
+            let mut cache = model.new_cache(depth.saturating_add(n).max(1));
             let mut samples = Vec::with_capacity(reps);
             for rep in 0..=reps {
                 cache.clear();
@@ -113,6 +120,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `tgN` / `ppN`, with `@dD` when the test runs at depth D.
+fn test_name(test: &str, depth: usize) -> String {
+    if depth > 0 {
+        format!("{test}@d{depth}")
+    } else {
+        test.to_string()
+    }
 }
 
 fn mean_stddev(xs: &[f64]) -> (f64, f64) {
